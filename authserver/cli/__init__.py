@@ -1,0 +1,63 @@
+"""Admin commands on Flask's CLI, and the ``authserver`` console script."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+from flask.cli import FlaskGroup
+
+from authserver.config import ConfigError
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Add the admin command groups to ``app.cli``."""
+    from authserver.cli.clients import clients_group
+    from authserver.cli.database import db_group
+    from authserver.cli.users import users_group
+
+    app.cli.add_command(db_group)
+    app.cli.add_command(clients_group)
+    app.cli.add_command(users_group)
+
+
+def main() -> None:
+    """Run the ``authserver`` console script.
+
+    Unlike ``flask --app authserver``, the script reads or generates a
+    development secret key in the instance folder when
+    ``AUTHSERVER_SECRET_KEY`` is not set.
+    """
+    from authserver import create_app
+
+    try:
+        app = create_app(development=True)
+    except ConfigError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(2)
+
+    generated = app.extensions.get("authserver.generated_key_path")
+    if generated:
+        click.echo(
+            f"Generated a development secret key in {generated}. Set"
+            " AUTHSERVER_SECRET_KEY instead in production.",
+            err=True,
+        )
+
+    group = FlaskGroup(create_app=lambda: app, add_version_option=False)
+    try:
+        group.main(prog_name="authserver", standalone_mode=False)
+    except click.UsageError as e:
+        # One line is easier to read in scripts than click's usage block.
+        click.echo(f"Error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        click.echo(f"Error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)

@@ -1,0 +1,40 @@
+"""``authserver db``: schema migrations with Alembic."""
+
+from __future__ import annotations
+
+import click
+from alembic import command
+from flask import current_app
+from flask.cli import with_appcontext
+
+from authserver.migrations import get_alembic_config
+
+
+@click.group("db")
+def db_group() -> None:
+    """Upgrade, downgrade and inspect the database schema."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@with_appcontext
+def upgrade_command(revision: str) -> None:
+    """Upgrade the schema to REVISION (the latest by default)."""
+    command.upgrade(get_alembic_config(current_app), revision)
+    click.echo(f"Database upgraded to {revision}.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def downgrade_command(revision: str) -> None:
+    """Downgrade the schema to REVISION, such as "base" or "-1"."""
+    command.downgrade(get_alembic_config(current_app), revision)
+    click.echo(f"Database downgraded to {revision}.")
+
+
+@db_group.command("current")
+@with_appcontext
+def current_command() -> None:
+    """Show the schema revision of the database."""
+    command.current(get_alembic_config(current_app))

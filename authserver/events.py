@@ -1,0 +1,31 @@
+"""Security events, logged as structured records.
+
+Each event is one log record on the ``authserver.security`` logger with
+the event name as its message and the details in ``record.event``. The
+JSON log format prints the details as fields; the text format appends
+them as ``key=value`` pairs. Callers pass identifiers only, never a
+secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import has_request_context
+from flask import request
+
+logger = logging.getLogger("authserver.security")
+
+
+def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log the security event ``name`` with ``fields`` and the remote address.
+
+    :param name: a short snake_case event name such as ``password_grant_failed``.
+    :param fields: identifiers such as ``client_id`` and ``user_id``.
+    """
+    details: dict[str, Any] = {"event": name}
+    details.update(fields)
+    if has_request_context():
+        details.setdefault("remote_addr", request.remote_addr)
+    logger.log(level, name, extra={"event": details})

@@ -1,0 +1,88 @@
+"""Rules shared by the grants: scope, lifetimes and client authentication."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+from authlib.oauth2.rfc6749 import InvalidScopeError
+from authlib.oauth2.rfc6749 import UnauthorizedClientError
+from flask import current_app
+
+from authserver.tokens import Lifetimes
+
+if TYPE_CHECKING:
+    from authserver.models import Client
+
+#: Client authentication methods of RFC 6749 section 2.3 and RFC 7591
+#: section 2 that the token endpoint accepts; each client narrows this list.
+TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+def check_client_grant(client: Client, grant_type: str) -> None:
+    """Reject a client that did not register ``grant_type``.
+
+    :raises UnauthorizedClientError: RFC 6749 section 5.2.
+    """
+    if not client.check_grant_type(grant_type):
+        raise UnauthorizedClientError(
+            f"The client is not allowed the grant type {grant_type!r}."
+        )
+
+
+def resolve_scope(client: Client, requested: str | None) -> str:
+    """Return the scope to grant for a request that is not a refresh.
+
+    A request without a scope gets the client's default scope (RFC 6749
+    section 3.3). Every requested scope must exist on the server and be
+    allowed to the client.
+
+    :raises InvalidScopeError: a scope is unknown or not allowed.
+    """
+    if requested is None or not requested.strip():
+        default = client.default_scope or client.scope
+        return " ".join(default.split())
+
+    scopes = _split_scope(requested)
+    registry: dict[str, Any] = current_app.config["AUTHSERVER_SCOPES"]
+    allowed = set(client.scope.split())
+    for scope in scopes:
+        if scope not in registry or scope not in allowed:
+            raise InvalidScopeError(
+                "The requested scope is unknown or not allowed to the client."
+            )
+    return " ".join(scopes)
+
+
+def narrow_scope(original: str, requested: str | None) -> str:
+    """Return the scope of a refresh: the original or a subset of it.
+
+    :raises InvalidScopeError: the request names a scope outside the
+        original grant (RFC 6749 section 6).
+    """
+    if requested is None or not requested.strip():
+        return original
+
+    scopes = _split_scope(requested)
+    if not set(scopes) <= set(original.split()):
+        raise InvalidScopeError(
+            "The requested scope exceeds the scope of the original grant."
+        )
+    return " ".join(scopes)
+
+
+def get_lifetimes(client: Client) -> Lifetimes:
+    """Return the token lifetimes for ``client``, with its overrides."""
+    config = current_app.config
+    return Lifetimes(
+        access_token=config["AUTHSERVER_ACCESS_TOKEN_LIFETIME_SECONDS"],
+        refresh_token=client.refresh_token_lifetime_seconds
+        or config["AUTHSERVER_REFRESH_TOKEN_LIFETIME_SECONDS"],
+        refresh_idle=client.refresh_token_idle_seconds
+        or config["AUTHSERVER_REFRESH_TOKEN_IDLE_SECONDS"],
+    )
+
+
+def _split_scope(scope: str) -> list[str]:
+    # Keep the first occurrence of each scope, in the order requested.
+    return list(dict.fromkeys(s for s in scope.split(" ") if s))

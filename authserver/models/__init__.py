@@ -1,0 +1,9 @@
+"""SQLAlchemy models. Importing this package registers every table."""
+
+from authserver.models.client import Client
+from authserver.models.login import LoginThrottle
+from authserver.models.token import Token
+from authserver.models.token import TokenFamily
+from authserver.models.user import User
+
+__all__ = ["Client", "LoginThrottle", "Token", "TokenFamily", "User"]

@@ -1,0 +1,112 @@
+"""Per-username throttling of failed password grants.
+
+After ``AUTHSERVER_LOCKOUT_THRESHOLD`` failures in a row, the username is
+locked for ``AUTHSERVER_LOCKOUT_BASE_SECONDS``; every further lock doubles
+that time, up to ``AUTHSERVER_LOCKOUT_MAX_SECONDS``. Locks always expire,
+so an attacker can delay a user but never lock them out for good. Counters
+live in the database, so every server process sharing it sees them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TYPE_CHECKING
+
+from flask import current_app
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+
+from authserver.models import LoginThrottle
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def get_username_digest(username: str) -> str:
+    """Return the key of ``username``'s counter.
+
+    The digest is keyed, so the table lists no usernames, and it has a
+    fixed length whatever the attacker sends.
+    """
+    key: bytes = current_app.extensions["authserver.digest_key"]
+    data = b"login:" + username.encode("utf-8", "surrogatepass")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def get_locked_until(session: Session, digest: str, at: int) -> int | None:
+    """Return when the lock on ``digest`` ends, or None if it is not locked."""
+    locked_until = session.scalar(
+        select(LoginThrottle.locked_until).where(
+            LoginThrottle.username_digest == digest
+        )
+    )
+    if locked_until is not None and locked_until > at:
+        return locked_until
+    return None
+
+
+def record_failure(session: Session, digest: str, at: int) -> int | None:
+    """Count a failed attempt; return the end of a lock it starts, if any."""
+    config = current_app.config
+    threshold = config["AUTHSERVER_LOCKOUT_THRESHOLD"]
+
+    # One statement increments the counter, so concurrent failures on
+    # several workers are all counted.
+    insert = _insert_for(session)
+    statement = (
+        insert(LoginThrottle)
+        .values(
+            username_digest=digest,
+            failure_count=1,
+            lock_count=0,
+            locked_until=0,
+            last_failure_at=at,
+        )
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.username_digest],
+            set_={
+                "failure_count": LoginThrottle.failure_count + 1,
+                "last_failure_at": at,
+            },
+        )
+        .returning(LoginThrottle.failure_count, LoginThrottle.lock_count)
+    )
+    failure_count, lock_count = session.execute(statement).one()
+    if failure_count < threshold:
+        return None
+
+    duration = min(
+        config["AUTHSERVER_LOCKOUT_BASE_SECONDS"] * 2**lock_count,
+        config["AUTHSERVER_LOCKOUT_MAX_SECONDS"],
+    )
+    row = session.get(LoginThrottle, digest)
+    if row is None:
+        return None
+    row.failure_count = 0
+    row.lock_count = lock_count + 1
+    row.locked_until = at + duration
+    return row.locked_until
+
+
+def clear(session: Session, digest: str) -> bool:
+    """Forget the failures and lock of ``digest``; return whether any existed."""
+    result = session.execute(
+        delete(LoginThrottle)
+        .where(LoginThrottle.username_digest == digest)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _insert_for(session: Session):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(
+        f"Login throttling supports PostgreSQL and SQLite, not {dialect!r}."
+    )
