@@ -61,6 +61,7 @@ def _init_extensions(app: Flask) -> None:
     from authserver import errors
     from authserver import logs
     from authserver import server
+    from authserver.api import health
     from authserver.api import me
     from authserver.api import oauth
 
@@ -71,6 +72,7 @@ def _init_extensions(app: Flask) -> None:
     cli.init_app(app)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(me.bp)
+    app.register_blueprint(health.bp)
 
     if app.config["AUTHSERVER_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
