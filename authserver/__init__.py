@@ -60,14 +60,20 @@ def _init_extensions(app: Flask) -> None:
     from authserver import db
     from authserver import errors
     from authserver import logs
+    from authserver import metrics
+    from authserver import ratelimit
+    from authserver import requestlog
     from authserver import server
     from authserver.api import health
     from authserver.api import me
     from authserver.api import oauth
 
     logs.init_app(app)
+    requestlog.init_app(app)
+    metrics.init_app(app)
     db.init_app(app)
     server.init_app(app)
+    ratelimit.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
     app.register_blueprint(oauth.bp)
