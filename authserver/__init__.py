@@ -66,6 +66,7 @@ def _init_extensions(app: Flask) -> None:
     from authserver import server
     from authserver.api import health
     from authserver.api import me
+    from authserver.api import metadata
     from authserver.api import oauth
 
     logs.init_app(app)
@@ -79,6 +80,7 @@ def _init_extensions(app: Flask) -> None:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(me.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metadata.bp)
 
     if app.config["AUTHSERVER_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix

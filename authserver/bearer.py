@@ -117,6 +117,7 @@ class BearerTokenValidator(_BearerTokenValidator):
                 Token.scope,
                 Token.access_token_expires_at,
                 Token.revoked_at,
+                Token.access_token_revoked_at,
             )
             .join(Client, Client.id == Token.client_id)
             .outerjoin(User, User.id == Token.user_id)
@@ -125,7 +126,8 @@ class BearerTokenValidator(_BearerTokenValidator):
         row = get_session().execute(statement).first()
         if row is None:
             return None
-        return AccessToken(*row)
+        revoked_at = row[6] or row[7]
+        return AccessToken(*row[:6], revoked_at)
 
 
 class BearerProtector(ResourceProtector):

@@ -19,6 +19,9 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+from limits import parse_many
 
 PREFIX = "AUTHSERVER_"
 CONFIG_FILE_VARIABLE = "AUTHSERVER_CONFIG"
@@ -65,6 +68,19 @@ def _secret_key(value: str) -> str | None:
     return "must be at least 32 characters long"
 
 
+def _issuer(value: str) -> str | None:
+    # RFC 8414 section 2: an https URL with no query or fragment. Plain
+    # http is accepted for development on a loopback address.
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an absolute https URL"
+    if parts.query or parts.fragment or value.endswith("/"):
+        return "must have no query, no fragment and no trailing slash"
+    if parts.path:
+        return "must have no path, because metadata is served at the root"
+    return None
+
+
 def _scope_registry(value: Any) -> str | None:
     if not isinstance(value, dict) or not value:
         return "must be a non-empty table of scope names to descriptions"
@@ -81,6 +97,26 @@ def _is_scope_token(name: Any) -> bool:
     return all(c == "!" or "#" <= c <= "[" or "]" <= c <= "~" for c in name)
 
 
+def _rate_limit(value: str) -> str | None:
+    try:
+        items = parse_many(value)
+    except ValueError:
+        return (
+            "must be a rate limit such as '600 per minute', or several"
+            " separated by ';' such as '10 per second; 600 per minute'"
+        )
+    if any(item.amount < 1 for item in items):
+        return "must allow at least one request in each window"
+    return None
+
+
+def _key_prefix(value: str) -> str | None:
+    allowed = set("-_.:")
+    if value and all(c.isascii() and (c.isalnum() or c in allowed) for c in value):
+        return None
+    return "must be ASCII letters, digits, '-', '_', '.' or ':'"
+
+
 DEFAULT_SCOPES = {
     "profile": "Read the user's id and username.",
 }
@@ -89,9 +125,12 @@ SETTINGS: dict[str, Setting] = {
     "AUTHSERVER_SECRET_KEY": Setting(str, None, _secret_key, optional=True),
     "AUTHSERVER_DATABASE_URL": Setting(str, None, optional=True),
     "AUTHSERVER_DATABASE_TIMEOUT_SECONDS": Setting(int, 5, _positive),
-    "AUTHSERVER_ISSUER": Setting(str, "http://127.0.0.1:5000"),
+    "AUTHSERVER_ISSUER": Setting(str, "http://127.0.0.1:5000", _issuer),
     "AUTHSERVER_SCOPES": Setting(dict, DEFAULT_SCOPES, _scope_registry),
     "AUTHSERVER_ACCESS_TOKEN_LIFETIME_SECONDS": Setting(int, 3600, _positive),
+    "AUTHSERVER_ACCESS_TOKEN_FORMAT": Setting(str, "opaque", _one_of("opaque", "jwt")),
+    "AUTHSERVER_ACCESS_TOKEN_AUDIENCE": Setting(str, ""),
+    "AUTHSERVER_JWT_ALGORITHM": Setting(str, "RS256", _one_of("RS256", "ES256")),
     "AUTHSERVER_REFRESH_TOKEN_LIFETIME_SECONDS": Setting(
         int, 30 * 24 * 3600, _positive
     ),
@@ -104,8 +143,9 @@ SETTINGS: dict[str, Setting] = {
     "AUTHSERVER_LOCKOUT_MAX_SECONDS": Setting(int, 900, _positive),
     "AUTHSERVER_RATELIMIT_ENABLED": Setting(bool, True),
     "AUTHSERVER_RATELIMIT_STORAGE_URL": Setting(str, "memory://"),
-    "AUTHSERVER_RATELIMIT_PER_CLIENT": Setting(str, "600 per minute"),
-    "AUTHSERVER_RATELIMIT_PER_ADDRESS": Setting(str, "300 per minute"),
+    "AUTHSERVER_RATELIMIT_PER_CLIENT": Setting(str, "600 per minute", _rate_limit),
+    "AUTHSERVER_RATELIMIT_PER_ADDRESS": Setting(str, "300 per minute", _rate_limit),
+    "AUTHSERVER_RATELIMIT_KEY_PREFIX": Setting(str, "authserver", _key_prefix),
     "AUTHSERVER_MAX_CONTENT_LENGTH": Setting(int, 16 * 1024, _positive),
     "AUTHSERVER_PROXY_COUNT": Setting(int, 0, _non_negative),
     "AUTHSERVER_LOG_FORMAT": Setting(str, "text", _one_of("text", "json")),

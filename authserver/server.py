@@ -21,6 +21,9 @@ from sqlalchemy import select
 
 from authserver import events
 from authserver.db import get_session
+from authserver.endpoints.introspection import IntrospectionEndpoint
+from authserver.endpoints.revocation import RevocationEndpoint
+from authserver.grants.client_credentials import ClientCredentialsGrant
 from authserver.grants.password import PasswordGrant
 from authserver.grants.refresh import RefreshGrant
 from authserver.models import Client
@@ -103,9 +106,22 @@ class Server(AuthorizationServer):
         """Check the request's form, then let the grant answer it."""
         try:
             validate_form_request()
+            # RFC 6749 section 5.2: a missing grant_type is invalid_request;
+            # Authlib would answer unsupported_grant_type.
+            if not flask_request.form.get("grant_type"):
+                raise InvalidRequestError("The request has no 'grant_type' parameter.")
         except OAuth2Error as error:
             return self.handle_error_response(None, error)
         response: Response = super().create_token_response(request)
+        return response
+
+    def create_endpoint_response(self, name: str, request: Any = None) -> Response:
+        """Check the request's form, then let the endpoint ``name`` answer it."""
+        try:
+            validate_form_request()
+        except OAuth2Error as error:
+            return self.handle_error_response(None, error)
+        response: Response = super().create_endpoint_response(name, request)
         return response
 
     def handle_error_response(self, request: Any, error: OAuth2Error) -> Response:
@@ -217,6 +233,9 @@ def init_app(app: Flask) -> None:
     )
     server.register_grant(PasswordGrant)
     server.register_grant(RefreshGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
     app.extensions["authserver.authorization"] = server
 
 

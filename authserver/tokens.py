@@ -10,9 +10,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy import update
 
+from authserver import jwt_tokens
 from authserver.models import Token
 from authserver.models import TokenFamily
 from authserver.models import User
@@ -63,6 +65,7 @@ def create_family(
     session: Session,
     client: Client,
     user: User | None,
+    scope: str,
     lifetimes: Lifetimes,
     issued_at: int,
 ) -> TokenFamily:
@@ -70,6 +73,7 @@ def create_family(
     family = TokenFamily(
         client_id=client.id,
         user_id=user.id if user else None,
+        scope=scope,
         created_at=issued_at,
         last_used_at=issued_at,
         expires_at=issued_at + lifetimes.refresh_token,
@@ -89,8 +93,20 @@ def issue_token(
     include_refresh_token: bool,
     parent_id: int | None = None,
 ) -> IssuedToken:
-    """Create a token pair in ``family`` and store it as digests."""
-    access_token = generate_secret()
+    """Create a token pair in ``family`` and store it as digests.
+
+    With ``AUTHSERVER_ACCESS_TOKEN_FORMAT=jwt`` the access token is a
+    signed JWT (RFC 9068); it is stored by digest and by ``jti`` all the
+    same, so that revocation and introspection work for it.
+    """
+    jti = None
+    if current_app.config["AUTHSERVER_ACCESS_TOKEN_FORMAT"] == "jwt":
+        jti = generate_secret()
+        access_token = jwt_tokens.create_access_token(
+            session, family, scope, jti, issued_at, lifetimes.access_token
+        )
+    else:
+        access_token = generate_secret()
     refresh_token = generate_secret() if include_refresh_token else None
     refresh_expires_at = None
     if refresh_token is not None:
@@ -103,6 +119,7 @@ def issue_token(
         user_id=family.user_id,
         scope=scope,
         access_token_digest=digest_secret(access_token),
+        jti=jti,
         refresh_token_digest=(
             digest_secret(refresh_token) if refresh_token is not None else None
         ),
@@ -134,6 +151,23 @@ def find_by_refresh_token(
     if row is None:
         return None
     return row[0], row[1]
+
+
+def find_by_access_token(session: Session, access_token: str) -> Token | None:
+    """Return the token whose access token is ``access_token``."""
+    return session.scalar(
+        select(Token).where(Token.access_token_digest == digest_secret(access_token))
+    )
+
+
+def revoke_access_token(session: Session, token: Token, at: int) -> None:
+    """Revoke the access token of ``token``, leaving its refresh token valid."""
+    session.execute(
+        update(Token)
+        .where(Token.id == token.id, Token.access_token_revoked_at.is_(None))
+        .values(access_token_revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def claim_for_rotation(session: Session, token: Token, at: int) -> bool:

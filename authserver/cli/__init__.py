@@ -18,11 +18,13 @@ def init_app(app: Flask) -> None:
     """Add the admin command groups to ``app.cli``."""
     from authserver.cli.clients import clients_group
     from authserver.cli.database import db_group
+    from authserver.cli.keys import keys_group
     from authserver.cli.users import users_group
 
     app.cli.add_command(db_group)
     app.cli.add_command(clients_group)
     app.cli.add_command(users_group)
+    app.cli.add_command(keys_group)
 
 
 def main() -> None:

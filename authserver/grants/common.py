@@ -55,7 +55,7 @@ def resolve_scope(client: Client, requested: str | None) -> str:
 
 
 def narrow_scope(original: str, requested: str | None) -> str:
-    """Return the scope of a refresh: the original or a subset of it.
+    """Return the scope of a refresh: the original grant's or a subset of it.
 
     :raises InvalidScopeError: the request names a scope outside the
         original grant (RFC 6749 section 6).

@@ -136,7 +136,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         lifetimes = get_lifetimes(client)
         at = now()
 
-        family = create_family(session, client, user, lifetimes, at)
+        family = create_family(session, client, user, self.request.scope, lifetimes, at)
         issued = issue_token(
             session,
             family,

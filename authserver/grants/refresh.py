@@ -64,7 +64,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
         self._check_token(session, client, token, family)
         self.request.refresh_token = token
         self.request.credential = family
-        self.request.scope = narrow_scope(token.scope, self.request.payload.scope)
+        self.request.scope = narrow_scope(family.scope, self.request.payload.scope)
 
     def _check_token(
         self, session: Session, client: Client, token: Token, family: TokenFamily

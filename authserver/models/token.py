@@ -20,8 +20,9 @@ class TokenFamily(Base):
     """Every token descended from one password or client credentials grant.
 
     A refresh keeps the family, so the family's ``created_at`` is the time
-    of the original grant and bounds the absolute lifetime of the chain.
-    Times are Unix seconds.
+    of the original grant and bounds the absolute lifetime of the chain,
+    and its ``scope`` is the scope that the resource owner granted, which
+    every refresh may narrow but never widen. Times are Unix seconds.
     """
 
     __tablename__ = "token_families"
@@ -33,6 +34,7 @@ class TokenFamily(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    scope: Mapped[str] = mapped_column(String(1000))
     created_at: Mapped[int] = mapped_column(Integer)
     last_used_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer, index=True)
@@ -44,7 +46,9 @@ class Token(Base):
 
     Tokens are stored only as keyed digests. ``rotated_at`` marks a refresh
     token that was exchanged for a new pair; presenting it again is reuse.
-    ``revoked_at`` marks a pair that must no longer be accepted.
+    ``revoked_at`` marks a pair that must no longer be accepted, and
+    ``access_token_revoked_at`` an access token revoked on its own (RFC
+    7009), whose refresh token stays valid.
     """
 
     __tablename__ = "tokens"
@@ -72,3 +76,4 @@ class Token(Base):
     refresh_token_expires_at: Mapped[int | None] = mapped_column(Integer)
     rotated_at: Mapped[int | None] = mapped_column(Integer)
     revoked_at: Mapped[int | None] = mapped_column(Integer)
+    access_token_revoked_at: Mapped[int | None] = mapped_column(Integer)

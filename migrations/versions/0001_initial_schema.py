@@ -1,8 +1,8 @@
-"""Create users, clients, tokens and login throttles
+"""Create users, clients, tokens, login throttles and signing keys
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 17:14:17.610148
+Create Date: 2026-12-04 17:17:33.462273
 """
 
 from __future__ import annotations
@@ -48,6 +48,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("username_digest", name=op.f("pk_login_throttles")),
     )
     op.create_table(
+        "signing_keys",
+        sa.Column("kid", sa.String(length=64), nullable=False),
+        sa.Column("algorithm", sa.String(length=16), nullable=False),
+        sa.Column("encrypted_private_key", sa.LargeBinary(), nullable=False),
+        sa.Column("public_jwk", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Integer(), nullable=False),
+        sa.Column("retired_at", sa.Integer(), nullable=True),
+        sa.Column("expires_at", sa.Integer(), nullable=True),
+        sa.PrimaryKeyConstraint("kid", name=op.f("pk_signing_keys")),
+    )
+    op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("username", sa.String(length=150), nullable=False),
@@ -65,6 +76,7 @@ def upgrade() -> None:
         ),
         sa.Column("client_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("scope", sa.String(length=1000), nullable=False),
         sa.Column("created_at", sa.Integer(), nullable=False),
         sa.Column("last_used_at", sa.Integer(), nullable=False),
         sa.Column("expires_at", sa.Integer(), nullable=False),
@@ -125,6 +137,7 @@ def upgrade() -> None:
         sa.Column("refresh_token_expires_at", sa.Integer(), nullable=True),
         sa.Column("rotated_at", sa.Integer(), nullable=True),
         sa.Column("revoked_at", sa.Integer(), nullable=True),
+        sa.Column("access_token_revoked_at", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["client_id"],
             ["clients.id"],
@@ -176,5 +189,6 @@ def downgrade() -> None:
 
     op.drop_table("token_families")
     op.drop_table("users")
+    op.drop_table("signing_keys")
     op.drop_table("login_throttles")
     op.drop_table("clients")

@@ -1,0 +1,1 @@
+"""Token revocation and introspection endpoints."""
