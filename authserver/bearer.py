@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
+from sqlalchemy import bindparam
 from sqlalchemy import select
 
-from authserver.db import get_session
+from authserver import sql
 from authserver.models import Client
 from authserver.models import Token
 from authserver.models import User
@@ -14,6 +14,23 @@ from authserver.resource import ResourceProtector
 from authserver.resource import ScopedBearerTokenValidator
 from authserver.security import digest_secret
 from authserver.security import now
+
+# Every API call looks its token up, so the query is precompiled.
+ACCESS_TOKEN_QUERY = sql.Query(
+    select(
+        Token.id,
+        Client.client_id,
+        Token.user_id,
+        User.username,
+        Token.scope,
+        Token.access_token_expires_at,
+        Token.revoked_at,
+        Token.access_token_revoked_at,
+    )
+    .join(Client, Client.id == Token.client_id)
+    .outerjoin(User, User.id == Token.user_id)
+    .where(Token.access_token_digest == bindparam("digest"))
+)
 
 
 @dataclass(frozen=True)
@@ -47,22 +64,7 @@ class BearerTokenValidator(ScopedBearerTokenValidator):
 
     def authenticate_token(self, token_string: str) -> AccessToken | None:
         """Return the stored token for ``token_string``, or None."""
-        statement = (
-            select(
-                Token.id,
-                Client.client_id,
-                Token.user_id,
-                User.username,
-                Token.scope,
-                Token.access_token_expires_at,
-                Token.revoked_at,
-                Token.access_token_revoked_at,
-            )
-            .join(Client, Client.id == Token.client_id)
-            .outerjoin(User, User.id == Token.user_id)
-            .where(Token.access_token_digest == digest_secret(token_string))
-        )
-        row = get_session().execute(statement).first()
+        row = sql.fetch_one(ACCESS_TOKEN_QUERY, {"digest": digest_secret(token_string)})
         if row is None:
             return None
         revoked_at = row[6] or row[7]

@@ -87,6 +87,10 @@ def init_app(app: Flask) -> None:
     )
     app.teardown_appcontext(_close_session)
 
+    from authserver.sql import close_connection
+
+    app.teardown_appcontext(close_connection)
+
 
 def get_engine() -> Engine:
     """Return the current application's engine."""

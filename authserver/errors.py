@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import TYPE_CHECKING
 
+import psycopg
 from flask import Response
+from flask import abort
+from flask import current_app
 from flask import jsonify
+from flask import request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -28,10 +33,27 @@ ERROR_CODES = {
 
 def init_app(app: Flask) -> None:
     """Register the error handlers of ``app``."""
+    app.before_request(reject_large_body)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(PoolTimeoutError, handle_database_error)
+    # The hot paths of authserver.sql run on raw driver connections, whose
+    # errors are the drivers' own classes.
+    app.register_error_handler(sqlite3.Error, handle_database_error)
+    app.register_error_handler(psycopg.Error, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected_error)
+
+
+def reject_large_body() -> None:
+    """Answer 413 when the declared body is over ``MAX_CONTENT_LENGTH``.
+
+    Werkzeug checks the limit only when a view reads the body, so views
+    that read none, such as ``/healthz``, would accept any length. A body
+    sent without a length (chunked) is cut off by Werkzeug as it is read.
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
 
 
 def handle_http_error(error: HTTPException) -> Response:
@@ -53,7 +75,11 @@ def handle_http_error(error: HTTPException) -> Response:
 
 def handle_database_error(error: Exception) -> Response:
     """Answer 503 when the database is unreachable, slow or failing."""
-    logger.error("Database call failed: %s", type(error).__name__)
+    logger.error(
+        "Database call failed: %s: %s",
+        type(error).__name__,
+        getattr(error, "orig", error),
+    )
     response = jsonify(
         error="temporarily_unavailable",
         error_description="The database is unavailable; retry later.",

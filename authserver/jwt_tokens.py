@@ -25,14 +25,11 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import or_
 from sqlalchemy import select
 
-from authserver.models import Client
 from authserver.models import SigningKey
 from authserver.security import now
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from authserver.models import TokenFamily
 
 ALGORITHMS = ("RS256", "ES256")
 JWT_TYPE = "at+jwt"
@@ -42,19 +39,21 @@ PrivateKey = RSAKey | ECKey
 
 
 def create_access_token(
-    session: Session,
-    family: TokenFamily,
+    client_id: str,
+    user_id: int | None,
     scope: str,
     jti: str,
     issued_at: int,
     lifetime: int,
 ) -> str:
-    """Sign a JWT access token with the claims of RFC 9068 section 2.2."""
-    row = get_current_key(session)
+    """Sign a JWT access token with the claims of RFC 9068 section 2.2.
+
+    A token issued to a client for itself has the client as its subject
+    (RFC 9068 section 2.2).
+    """
+    row = get_current_key()
     key = _load_private_key(row)
-    client = session.get(Client, family.client_id)
-    client_id = client.client_id if client else ""
-    subject = str(family.user_id) if family.user_id is not None else client_id
+    subject = str(user_id) if user_id is not None else client_id
 
     header = {"typ": JWT_TYPE, "alg": row.algorithm, "kid": row.kid}
     claims: dict[str, Any] = {
@@ -76,19 +75,28 @@ def get_audience() -> str:
     return audience or current_app.config["AUTHSERVER_ISSUER"]
 
 
-def get_current_key(session: Session) -> SigningKey:
-    """Return the key that signs new tokens, creating the first one if needed."""
-    row = session.scalar(
+def get_current_key() -> SigningKey:
+    """Return the key that signs new tokens, creating the first one if needed.
+
+    The key is read, and the first key created and committed, in a
+    session of its own, so that a grant's transaction never holds a key
+    that might be rolled back after a token was signed with it.
+    """
+    statement = (
         select(SigningKey)
         .where(SigningKey.retired_at.is_(None))
         .order_by(SigningKey.created_at.desc(), SigningKey.kid)
         .limit(1)
     )
-    if row is not None:
-        return row
-    row = create_key(session, current_app.config["AUTHSERVER_JWT_ALGORITHM"])
-    session.flush()
-    return row
+    factory = current_app.extensions["authserver.sessionmaker"]
+    with factory() as session:
+        row = session.scalar(statement)
+        if row is None:
+            create_key(session, current_app.config["AUTHSERVER_JWT_ALGORITHM"])
+            session.commit()
+            row = session.scalar(statement)
+        session.expunge(row)
+    return row  # type: ignore[no-any-return]
 
 
 def create_key(session: Session, algorithm: str) -> SigningKey:

@@ -17,10 +17,11 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.requests import OAuth2Payload
 from flask import current_app
 from flask import request as flask_request
+from sqlalchemy import bindparam
 from sqlalchemy import select
 
 from authserver import events
-from authserver.db import get_session
+from authserver import sql
 from authserver.endpoints.introspection import IntrospectionEndpoint
 from authserver.endpoints.revocation import RevocationEndpoint
 from authserver.grants.client_credentials import ClientCredentialsGrant
@@ -36,6 +37,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+CLIENT_COLUMNS = [column.key for column in Client.__table__.columns]
+FIND_CLIENT = sql.Query(
+    select(*Client.__table__.columns).where(
+        Client.client_id == bindparam("client_id"), Client.is_active
+    )
+)
 
 
 class FormPayload(OAuth2Payload):
@@ -138,14 +146,20 @@ class Server(AuthorizationServer):
 def validate_form_request() -> None:
     """Reject a request that RFC 6749 section 3.2 does not allow.
 
-    :raises InvalidRequestError: the body is not form-encoded, or a
-        parameter appears more than once.
+    :raises InvalidRequestError: the body is not form-encoded, a
+        parameter appears more than once, or a name or value contains a
+        NUL character.
     """
     if flask_request.mimetype != FORM_CONTENT_TYPE:
         raise InvalidRequestError(
             f"The request body must be of type {FORM_CONTENT_TYPE}."
         )
     form = flask_request.form
+    # Werkzeug stops reading a body sent without Content-Length (chunked)
+    # at MAX_CONTENT_LENGTH and parses the part it read. One more read
+    # raises RequestEntityTooLarge (413) if the body went on past the limit.
+    if flask_request.content_length is None:
+        flask_request.stream.read(1)
     if "Authorization" in flask_request.headers and "client_secret" in form:
         raise InvalidRequestError(
             "The request uses more than one client authentication method."
@@ -155,14 +169,23 @@ def validate_form_request() -> None:
             raise InvalidRequestError(
                 "A parameter is included more than once in the request."
             )
+    # No parameter may contain NUL: PostgreSQL rejects it in text values,
+    # and C code such as bcrypt would read it as the end of the string.
+    for key, value in form.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            raise InvalidRequestError("A parameter contains a NUL character.")
 
 
 def query_client(client_id: str) -> Client | None:
-    """Return the active client with ``client_id``, for Authlib."""
-    session = get_session()
-    return session.scalar(
-        select(Client).where(Client.client_id == client_id, Client.is_active)
-    )
+    """Return the active client with ``client_id``, for Authlib.
+
+    The client is read with a precompiled statement, because every token
+    request needs it, and returned as a detached object.
+    """
+    row = sql.fetch_one(FIND_CLIENT, {"client_id": client_id})
+    if row is None:
+        return None
+    return Client(**dict(zip(CLIENT_COLUMNS, row, strict=True)))
 
 
 def authenticate_client_secret_basic(
@@ -211,9 +234,12 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
     client_id, separator, client_secret = decoded.partition(":")
     if not separator or not client_id or not client_secret:
         return None
-    return unquote(client_id.replace("+", " ")), unquote(
-        client_secret.replace("+", " ")
-    )
+    client_id = unquote(client_id.replace("+", " "))
+    client_secret = unquote(client_secret.replace("+", " "))
+    # A NUL character names no client and would fail in PostgreSQL.
+    if "\x00" in client_id or "\x00" in client_secret:
+        return None
+    return client_id, client_secret
 
 
 def _claimed_client_id() -> str | None:

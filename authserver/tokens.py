@@ -1,7 +1,9 @@
 """Storage of issued tokens: issue, rotate, revoke and look up.
 
-Every function takes the session to work in and leaves committing to the
-caller, so that a grant can make all of its changes in one transaction.
+Functions that take a session leave committing to the caller, so that a
+grant can make all of its changes in one transaction. The refresh grant,
+which is on a hot path, uses the precompiled statements at the end of
+this module on the request's raw connection instead.
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 
 from flask import current_app
+from sqlalchemy import bindparam
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
 from authserver import jwt_tokens
+from authserver import sql
 from authserver.models import Token
 from authserver.models import TokenFamily
 from authserver.models import User
@@ -37,7 +43,7 @@ class IssuedToken:
     refresh_token: str | None
     expires_in: int
     scope: str
-    row: Token
+    values: dict[str, Any]
 
     def to_response(self) -> dict[str, str | int]:
         """Return the JSON body of RFC 6749 section 5.1."""
@@ -61,31 +67,19 @@ class Lifetimes:
     refresh_idle: int
 
 
-def create_family(
-    session: Session,
-    client: Client,
-    user: User | None,
-    scope: str,
-    lifetimes: Lifetimes,
-    issued_at: int,
-) -> TokenFamily:
-    """Start a token family for a grant that is not a refresh."""
-    family = TokenFamily(
-        client_id=client.id,
-        user_id=user.id if user else None,
-        scope=scope,
-        created_at=issued_at,
-        last_used_at=issued_at,
-        expires_at=issued_at + lifetimes.refresh_token,
-    )
-    session.add(family)
-    session.flush()
-    return family
+@dataclass(frozen=True)
+class FamilyRef:
+    """What a new token needs to know of its family."""
+
+    id: int
+    client_pk: int
+    client_id: str
+    user_id: int | None
+    expires_at: int
 
 
-def issue_token(
-    session: Session,
-    family: TokenFamily,
+def prepare_token(
+    family: FamilyRef,
     scope: str,
     lifetimes: Lifetimes,
     issued_at: int,
@@ -93,64 +87,100 @@ def issue_token(
     include_refresh_token: bool,
     parent_id: int | None = None,
 ) -> IssuedToken:
-    """Create a token pair in ``family`` and store it as digests.
+    """Generate a token pair in ``family`` and the row that stores it.
 
-    With ``AUTHSERVER_ACCESS_TOKEN_FORMAT=jwt`` the access token is a
-    signed JWT (RFC 9068); it is stored by digest and by ``jti`` all the
-    same, so that revocation and introspection work for it.
+    The row holds only digests. With ``AUTHSERVER_ACCESS_TOKEN_FORMAT=jwt``
+    the access token is a signed JWT (RFC 9068); it is stored by digest
+    and by ``jti`` all the same, so that revocation and introspection work
+    for it.
     """
     jti = None
     if current_app.config["AUTHSERVER_ACCESS_TOKEN_FORMAT"] == "jwt":
         jti = generate_secret()
         access_token = jwt_tokens.create_access_token(
-            session, family, scope, jti, issued_at, lifetimes.access_token
+            family.client_id,
+            family.user_id,
+            scope,
+            jti,
+            issued_at,
+            lifetimes.access_token,
         )
     else:
         access_token = generate_secret()
+
     refresh_token = generate_secret() if include_refresh_token else None
     refresh_expires_at = None
     if refresh_token is not None:
         refresh_expires_at = min(family.expires_at, issued_at + lifetimes.refresh_token)
 
-    row = Token(
-        family_id=family.id,
-        parent_id=parent_id,
-        client_id=family.client_id,
-        user_id=family.user_id,
-        scope=scope,
-        access_token_digest=digest_secret(access_token),
-        jti=jti,
-        refresh_token_digest=(
+    values: dict[str, Any] = {
+        "family_id": family.id,
+        "parent_id": parent_id,
+        "client_id": family.client_pk,
+        "user_id": family.user_id,
+        "scope": scope,
+        "access_token_digest": digest_secret(access_token),
+        "refresh_token_digest": (
             digest_secret(refresh_token) if refresh_token is not None else None
         ),
-        issued_at=issued_at,
-        access_token_expires_at=issued_at + lifetimes.access_token,
-        refresh_token_expires_at=refresh_expires_at,
-    )
-    session.add(row)
-    session.flush()
+        "jti": jti,
+        "issued_at": issued_at,
+        "access_token_expires_at": issued_at + lifetimes.access_token,
+        "refresh_token_expires_at": refresh_expires_at,
+    }
     return IssuedToken(
         access_token=access_token,
         refresh_token=refresh_token,
         expires_in=lifetimes.access_token,
         scope=scope,
-        row=row,
+        values=values,
     )
 
 
-def find_by_refresh_token(
-    session: Session, refresh_token: str
-) -> tuple[Token, TokenFamily] | None:
-    """Return the token whose refresh token is ``refresh_token``, and its family."""
-    statement = (
-        select(Token, TokenFamily)
-        .join(TokenFamily, Token.family_id == TokenFamily.id)
-        .where(Token.refresh_token_digest == digest_secret(refresh_token))
+def issue_first_token(
+    session: Session,
+    client: Client,
+    user: User | None,
+    scope: str,
+    lifetimes: Lifetimes,
+    issued_at: int,
+    *,
+    include_refresh_token: bool,
+) -> tuple[IssuedToken, int]:
+    """Start a token family for a grant that is not a refresh.
+
+    Returns the issued pair and the new family's id. The pair is prepared,
+    and a JWT signed, before anything is written, because signing may
+    need to store the first signing key in a transaction of its own.
+    """
+    family = FamilyRef(
+        id=0,
+        client_pk=client.id,
+        client_id=client.client_id,
+        user_id=user.id if user else None,
+        expires_at=issued_at + lifetimes.refresh_token,
     )
-    row = session.execute(statement).first()
-    if row is None:
-        return None
-    return row[0], row[1]
+    issued = prepare_token(
+        family,
+        scope,
+        lifetimes,
+        issued_at,
+        include_refresh_token=include_refresh_token,
+    )
+
+    row = TokenFamily(
+        client_id=client.id,
+        user_id=family.user_id,
+        scope=scope,
+        created_at=issued_at,
+        last_used_at=issued_at,
+        expires_at=family.expires_at,
+    )
+    session.add(row)
+    session.flush()
+    issued.values["family_id"] = row.id
+    session.execute(insert(Token).values(**issued.values))
+    return issued, row.id
 
 
 def find_by_access_token(session: Session, access_token: str) -> Token | None:
@@ -166,56 +196,6 @@ def revoke_access_token(session: Session, token: Token, at: int) -> None:
         update(Token)
         .where(Token.id == token.id, Token.access_token_revoked_at.is_(None))
         .values(access_token_revoked_at=at)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def claim_for_rotation(session: Session, token: Token, at: int) -> bool:
-    """Mark ``token``'s refresh token as used, if no other request has.
-
-    This single conditional UPDATE is the lock: of any number of concurrent
-    requests presenting the same refresh token, exactly one sees a changed
-    row, so exactly one may issue the next pair.
-    """
-    result = session.execute(
-        update(Token)
-        .where(
-            Token.id == token.id,
-            Token.rotated_at.is_(None),
-            Token.revoked_at.is_(None),
-        )
-        .values(rotated_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def revoke_successor(session: Session, token: Token, at: int) -> bool:
-    """Revoke the live pair that replaced ``token``, if there is one.
-
-    Used for the grace period after a rotation. Like
-    :func:`claim_for_rotation`, the conditional UPDATE lets only one of
-    several concurrent requests succeed.
-    """
-    result = session.execute(
-        update(Token)
-        .where(
-            Token.parent_id == token.id,
-            Token.rotated_at.is_(None),
-            Token.revoked_at.is_(None),
-        )
-        .values(revoked_at=at)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
-
-
-def touch_family(session: Session, family_id: int, at: int) -> None:
-    """Record ``at`` as the family's last use, for the idle timeout."""
-    session.execute(
-        update(TokenFamily)
-        .where(TokenFamily.id == family_id)
-        .values(last_used_at=at)
         .execution_options(synchronize_session=False)
     )
 
@@ -251,3 +231,101 @@ def revoke_families_where(session: Session, at: int, **criteria: int) -> int:
     for family_id in family_ids:
         revoke_family(session, family_id, at)
     return len(family_ids)
+
+
+# Statements of the refresh grant, run with :mod:`authserver.sql`.
+
+FIND_REFRESH_TOKEN = sql.Query(
+    select(
+        Token.id,
+        Token.client_id,
+        Token.family_id,
+        Token.issued_at,
+        Token.refresh_token_expires_at,
+        Token.rotated_at,
+        Token.revoked_at,
+        TokenFamily.scope,
+        TokenFamily.created_at,
+        TokenFamily.last_used_at,
+        TokenFamily.expires_at,
+        TokenFamily.revoked_at,
+        TokenFamily.user_id,
+        User.is_active,
+    )
+    .join(TokenFamily, TokenFamily.id == Token.family_id)
+    .outerjoin(User, User.id == TokenFamily.user_id)
+    .where(Token.refresh_token_digest == bindparam("digest"))
+)
+
+# The conditional UPDATE is the lock of the rotation: of any number of
+# concurrent requests presenting the same refresh token, exactly one sees
+# a changed row, so exactly one may issue the next pair.
+CLAIM_FOR_ROTATION = sql.Query(
+    update(Token)
+    .where(
+        Token.id == bindparam("token_id"),
+        Token.rotated_at.is_(None),
+        Token.revoked_at.is_(None),
+    )
+    .values(rotated_at=bindparam("at"))
+)
+
+# Used in the grace period after a rotation: the live pair that replaced
+# the presented token is revoked, and again only one request can do so.
+REVOKE_SUCCESSOR = sql.Query(
+    update(Token)
+    .where(
+        Token.parent_id == bindparam("token_id"),
+        Token.rotated_at.is_(None),
+        Token.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("at"))
+)
+
+TOUCH_FAMILY = sql.Query(
+    update(TokenFamily)
+    .where(TokenFamily.id == bindparam("family_id"))
+    .values(last_used_at=bindparam("at"))
+)
+
+REVOKE_FAMILY = sql.Query(
+    update(TokenFamily)
+    .where(TokenFamily.id == bindparam("family_id"), TokenFamily.revoked_at.is_(None))
+    .values(revoked_at=bindparam("at"))
+)
+
+REVOKE_FAMILY_TOKENS = sql.Query(
+    update(Token)
+    .where(Token.family_id == bindparam("family_id"), Token.revoked_at.is_(None))
+    .values(revoked_at=bindparam("at"))
+)
+
+INSERT_TOKEN = sql.Query(
+    insert(Token).values(
+        {
+            column: bindparam(column)
+            for column in (
+                "family_id",
+                "parent_id",
+                "client_id",
+                "user_id",
+                "scope",
+                "access_token_digest",
+                "refresh_token_digest",
+                "jti",
+                "issued_at",
+                "access_token_expires_at",
+                "refresh_token_expires_at",
+            )
+        }
+    )
+)
+
+
+def revoke_family_now(family_id: int, at: int) -> int:
+    """Revoke a family on the request's raw connection and commit."""
+    sql.rollback()
+    sql.execute_count(REVOKE_FAMILY, {"family_id": family_id, "at": at})
+    count = sql.execute_count(REVOKE_FAMILY_TOKENS, {"family_id": family_id, "at": at})
+    sql.commit()
+    return count

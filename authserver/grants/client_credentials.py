@@ -12,8 +12,7 @@ from authserver.grants.common import check_client_grant
 from authserver.grants.common import get_lifetimes
 from authserver.grants.common import resolve_scope
 from authserver.security import now
-from authserver.tokens import create_family
-from authserver.tokens import issue_token
+from authserver.tokens import issue_first_token
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
@@ -39,10 +38,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         lifetimes = get_lifetimes(client)
         at = now()
 
-        family = create_family(session, client, None, self.request.scope, lifetimes, at)
-        issued = issue_token(
+        issued, family_id = issue_first_token(
             session,
-            family,
+            client,
+            None,
             self.request.scope,
             lifetimes,
             at,
@@ -54,6 +53,6 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             client_id=client.client_id,
             user_id=None,
             grant_type=self.GRANT_TYPE,
-            token_id=issued.row.id,
+            family_id=family_id,
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER

@@ -34,17 +34,25 @@ def resolve_scope(client: Client, requested: str | None) -> str:
     """Return the scope to grant for a request that is not a refresh.
 
     A request without a scope gets the client's default scope (RFC 6749
-    section 3.3). Every requested scope must exist on the server and be
-    allowed to the client.
+    section 3.3), less any scope that is no longer in ``AUTHSERVER_SCOPES``.
+    Every requested scope must exist on the server and be allowed to the
+    client.
 
-    :raises InvalidScopeError: a scope is unknown or not allowed.
+    :raises InvalidScopeError: a scope is unknown or not allowed, or no
+        scope of the default is still registered.
     """
+    registry: dict[str, Any] = current_app.config["AUTHSERVER_SCOPES"]
     if requested is None or not requested.strip():
         default = client.default_scope or client.scope
-        return " ".join(default.split())
+        granted = [scope for scope in default.split() if scope in registry]
+        if not granted:
+            raise InvalidScopeError(
+                "The request names no scope and the client has no default"
+                " scope that the server still knows; request a scope."
+            )
+        return " ".join(granted)
 
     scopes = _split_scope(requested)
-    registry: dict[str, Any] = current_app.config["AUTHSERVER_SCOPES"]
     allowed = set(client.scope.split())
     for scope in scopes:
         if scope not in registry or scope not in allowed:

@@ -28,8 +28,7 @@ from authserver.passwords import get_hash_rounds
 from authserver.passwords import hash_password
 from authserver.passwords import normalize_username
 from authserver.security import now
-from authserver.tokens import create_family
-from authserver.tokens import issue_token
+from authserver.tokens import issue_first_token
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -76,10 +75,13 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         at = now()
         client_id = self.request.client.client_id
         try:
-            key = normalize_username(username)
+            key: str | None = normalize_username(username)
         except UsernameError:
-            key = username
-        digest = throttle.get_username_digest(key)
+            # No stored username breaks the username rules, so there is no
+            # user to look up. Querying anyway would fail on PostgreSQL for
+            # a username containing NUL.
+            key = None
+        digest = throttle.get_username_digest(username if key is None else key)
 
         if throttle.get_locked_until(session, digest, at) is not None:
             events.log_event(
@@ -87,7 +89,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             )
             raise InvalidGrantError(INVALID_CREDENTIALS)
 
-        user = session.scalar(select(User).where(User.username == key))
+        user = None
+        if key is not None:
+            user = session.scalar(select(User).where(User.username == key))
         if user is None or not user.is_active:
             check_dummy_password(password)
             self._fail(session, digest, at, client_id, None)
@@ -136,10 +140,10 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         lifetimes = get_lifetimes(client)
         at = now()
 
-        family = create_family(session, client, user, self.request.scope, lifetimes, at)
-        issued = issue_token(
+        issued, family_id = issue_first_token(
             session,
-            family,
+            client,
+            user,
             self.request.scope,
             lifetimes,
             at,
@@ -151,7 +155,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             client_id=client.client_id,
             user_id=user.id,
             grant_type=self.GRANT_TYPE,
-            token_id=issued.row.id,
+            family_id=family_id,
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER
 

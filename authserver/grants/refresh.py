@@ -3,13 +3,19 @@
 Every refresh rotates: the answer carries a new refresh token and the one
 presented stops working (RFC 9700 section 4.14.2). Presenting a rotated
 refresh token again is treated as theft: the whole family is revoked.
+
+Refreshes are frequent, so this grant reads and writes with precompiled
+statements on the request's raw connection (:mod:`authserver.sql`): one
+SELECT, a conditional UPDATE, an UPDATE of the family and one INSERT, in
+one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 from typing import Any
+from typing import NoReturn
 
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -17,26 +23,53 @@ from authlib.oauth2.rfc6749 import grants
 from flask import current_app
 
 from authserver import events
+from authserver import sql
 from authserver import tokens
-from authserver.db import get_session
 from authserver.grants.common import TOKEN_ENDPOINT_AUTH_METHODS
 from authserver.grants.common import check_client_grant
 from authserver.grants.common import get_lifetimes
 from authserver.grants.common import narrow_scope
-from authserver.models import User
+from authserver.models import Client
+from authserver.security import digest_secret
 from authserver.security import now
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from authserver.models import Client
-    from authserver.models import Token
-    from authserver.models import TokenFamily
-    from authserver.tokens import Lifetimes
+from authserver.tokens import FamilyRef
+from authserver.tokens import Lifetimes
 
 logger = logging.getLogger(__name__)
 
 INVALID_REFRESH_TOKEN = "The refresh token is invalid, expired or revoked."
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """The stored state of a presented refresh token and its family."""
+
+    token_id: int
+    client_pk: int
+    family_id: int
+    issued_at: int
+    expires_at: int | None
+    rotated_at: int | None
+    revoked_at: int | None
+    family_scope: str
+    family_created_at: int
+    family_last_used_at: int
+    family_expires_at: int
+    family_revoked_at: int | None
+    user_id: int | None
+    user_is_active: bool | None
+
+    def is_expired(self, lifetimes: Lifetimes, at: int) -> bool:
+        """Whether the absolute lifetime or the idle timeout has passed.
+
+        The absolute lifetime runs from the grant that started the family,
+        the idle timeout from the family's last refresh.
+        """
+        if self.expires_at is None or at >= self.expires_at:
+            return True
+        if at >= self.family_created_at + lifetimes.refresh_token:
+            return True
+        return at >= self.family_last_used_at + lifetimes.refresh_idle
 
 
 class RefreshGrant(grants.RefreshTokenGrant):
@@ -47,7 +80,7 @@ class RefreshGrant(grants.RefreshTokenGrant):
 
     def validate_token_request(self) -> None:
         """Authenticate the client and check the presented refresh token."""
-        client = self.authenticate_token_endpoint_client()
+        client: Client = self.authenticate_token_endpoint_client()
         check_client_grant(client, self.GRANT_TYPE)
         self.request.client = client
 
@@ -55,112 +88,101 @@ class RefreshGrant(grants.RefreshTokenGrant):
         if not refresh_token:
             raise InvalidRequestError("The request has no 'refresh_token' parameter.")
 
-        session = get_session()
-        found = tokens.find_by_refresh_token(session, refresh_token)
-        if found is None or found[0].client_id != client.id:
+        row = sql.fetch_one(
+            tokens.FIND_REFRESH_TOKEN, {"digest": digest_secret(refresh_token)}
+        )
+        if row is None:
+            raise InvalidGrantError(INVALID_REFRESH_TOKEN)
+        record = RefreshRecord(*row)
+        if record.client_pk != client.id:
             raise InvalidGrantError(INVALID_REFRESH_TOKEN)
 
-        token, family = found
-        self._check_token(session, client, token, family)
-        self.request.refresh_token = token
-        self.request.credential = family
-        self.request.scope = narrow_scope(family.scope, self.request.payload.scope)
+        self._check_record(client, record)
+        self.request.refresh_token = record
+        self.request.scope = narrow_scope(
+            record.family_scope, self.request.payload.scope
+        )
 
-    def _check_token(
-        self, session: Session, client: Client, token: Token, family: TokenFamily
-    ) -> None:
+    def _check_record(self, client: Client, record: RefreshRecord) -> None:
         at = now()
-        if token.revoked_at is not None or family.revoked_at is not None:
+        if record.revoked_at is not None or record.family_revoked_at is not None:
             raise InvalidGrantError(INVALID_REFRESH_TOKEN)
-
-        lifetimes = get_lifetimes(client)
-        if _is_expired(token, family, lifetimes, at):
+        if record.is_expired(get_lifetimes(client), at):
             raise InvalidGrantError(INVALID_REFRESH_TOKEN)
-
-        if token.rotated_at is not None and not self._in_grace_period(token, at):
-            self._revoke_for_reuse(session, client, family, at)
-
-        user = session.get(User, family.user_id) if family.user_id else None
-        if user is None or not user.is_active:
+        if record.rotated_at is not None and not _in_grace_period(record, at):
+            self._revoke_for_reuse(client, record, at)
+        if record.user_id is None or not record.user_is_active:
             raise InvalidGrantError(INVALID_REFRESH_TOKEN)
-        self.request.user = user
-
-    def _in_grace_period(self, token: Token, at: int) -> bool:
-        grace = current_app.config["AUTHSERVER_REFRESH_GRACE_SECONDS"]
-        return token.rotated_at is not None and at - token.rotated_at < grace
 
     def _revoke_for_reuse(
-        self, session: Session, client: Client, family: TokenFamily, at: int
-    ) -> Any:
-        count = tokens.revoke_family(session, family.id, at)
-        session.commit()
-        events.log_event(
-            "refresh_token_reused",
-            logging.WARNING,
-            client_id=client.client_id,
-            user_id=family.user_id,
-            family_id=family.id,
-        )
+        self, client: Client, record: RefreshRecord, at: int
+    ) -> NoReturn:
+        count = tokens.revoke_family_now(record.family_id, at)
+        fields = {
+            "client_id": client.client_id,
+            "user_id": record.user_id,
+            "family_id": record.family_id,
+        }
+        events.log_event("refresh_token_reused", logging.WARNING, **fields)
         events.log_event(
             "token_family_revoked",
             logging.WARNING,
-            client_id=client.client_id,
-            user_id=family.user_id,
-            family_id=family.id,
             reason="reuse",
             tokens_revoked=count,
+            **fields,
         )
         raise InvalidGrantError(INVALID_REFRESH_TOKEN)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[Any]]:
         """Rotate the refresh token and issue a new pair, atomically."""
-        session = get_session()
-        client = self.request.client
-        token: Token = self.request.refresh_token
-        family: TokenFamily = self.request.credential
+        client: Client = self.request.client
+        record: RefreshRecord = self.request.refresh_token
         lifetimes = get_lifetimes(client)
         at = now()
 
-        if token.rotated_at is None:
-            claimed = tokens.claim_for_rotation(session, token, at)
-        else:
-            # Within the grace period: the pair that replaced this token is
-            # revoked and replaced, the family stays valid.
-            claimed = tokens.revoke_successor(session, token, at)
-        if not claimed:
-            session.rollback()
-            self._revoke_for_reuse(session, client, family, at)
-
-        tokens.touch_family(session, family.id, at)
-        issued = tokens.issue_token(
-            session,
+        # The new pair is prepared, and a JWT signed, before the write
+        # transaction starts, so that the transaction stays short.
+        family = FamilyRef(
+            record.family_id,
+            client.id,
+            client.client_id,
+            record.user_id,
+            record.family_expires_at,
+        )
+        issued = tokens.prepare_token(
             family,
             self.request.scope,
             lifetimes,
             at,
             include_refresh_token=True,
-            parent_id=token.id,
+            parent_id=record.token_id,
         )
-        session.commit()
+
+        parameters = {"token_id": record.token_id, "at": at}
+        if record.rotated_at is None:
+            claimed = sql.execute_count(tokens.CLAIM_FOR_ROTATION, parameters)
+        else:
+            # Within the grace period the pair that replaced this token is
+            # revoked and replaced; the family stays valid.
+            claimed = sql.execute_count(tokens.REVOKE_SUCCESSOR, parameters)
+        if claimed != 1:
+            self._revoke_for_reuse(client, record, at)
+
+        sql.execute_count(
+            tokens.TOUCH_FAMILY, {"family_id": record.family_id, "at": at}
+        )
+        sql.execute_count(tokens.INSERT_TOKEN, issued.values)
+        sql.commit()
+
         events.log_event(
             "token_refreshed",
             client_id=client.client_id,
-            user_id=family.user_id,
-            family_id=family.id,
-            token_id=issued.row.id,
+            user_id=record.user_id,
+            family_id=record.family_id,
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER
 
 
-def _is_expired(
-    token: Token, family: TokenFamily, lifetimes: Lifetimes, at: int
-) -> bool:
-    # The absolute lifetime runs from the grant that started the family;
-    # the idle timeout from the family's last refresh.
-    if token.refresh_token_expires_at is None:
-        return True
-    if at >= token.refresh_token_expires_at:
-        return True
-    if at >= family.created_at + lifetimes.refresh_token:
-        return True
-    return at >= family.last_used_at + lifetimes.refresh_idle
+def _in_grace_period(record: RefreshRecord, at: int) -> bool:
+    grace = current_app.config["AUTHSERVER_REFRESH_GRACE_SECONDS"]
+    return record.rotated_at is not None and at - record.rotated_at < grace
