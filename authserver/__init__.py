@@ -68,6 +68,7 @@ def _init_extensions(app: Flask) -> None:
     from authserver.api import me
     from authserver.api import metadata
     from authserver.api import oauth
+    from authserver.api import openapi
 
     logs.init_app(app)
     requestlog.init_app(app)
@@ -81,6 +82,7 @@ def _init_extensions(app: Flask) -> None:
     app.register_blueprint(me.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metadata.bp)
+    app.register_blueprint(openapi.bp)
 
     if app.config["AUTHSERVER_PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -99,6 +101,7 @@ def _get_development_key(app: Flask, development: bool) -> str:
             " generate one with: python -c 'import secrets;"
             " print(secrets.token_urlsafe(48))'"
         )
+    app.extensions["authserver.development_key_path"] = str(path)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
 
