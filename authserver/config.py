@@ -117,6 +117,16 @@ def _key_prefix(value: str) -> str | None:
     return "must be ASCII letters, digits, '-', '_', '.' or ':'"
 
 
+def _listen_address(value: str) -> str | None:
+    # An empty value serves /metrics on the application itself.
+    if not value:
+        return None
+    host, separator, port = value.rpartition(":")
+    if separator and host.strip("[]") and port.isdigit() and 0 < int(port) < 65536:
+        return None
+    return "must be empty or a host and port such as '127.0.0.1:9100'"
+
+
 DEFAULT_SCOPES = {
     "profile": "Read the user's id and username.",
 }
@@ -152,6 +162,8 @@ SETTINGS: dict[str, Setting] = {
     "AUTHSERVER_LOG_LEVEL": Setting(
         str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")
     ),
+    "AUTHSERVER_METRICS_ENABLED": Setting(bool, True),
+    "AUTHSERVER_METRICS_ADDRESS": Setting(str, "", _listen_address),
 }
 
 

@@ -10,12 +10,17 @@ secret.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import has_request_context
 from flask import request
 
 logger = logging.getLogger("authserver.security")
+
+#: Functions called with each event's name and details after it is logged,
+#: such as the counters of :mod:`authserver.metrics`.
+listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
 
 def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
@@ -29,3 +34,5 @@ def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     if has_request_context():
         details.setdefault("remote_addr", request.remote_addr)
     logger.log(level, name, extra={"event": details})
+    for listener in listeners:
+        listener(name, details)

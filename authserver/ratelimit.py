@@ -17,6 +17,7 @@ this one is our own, in the RFC 6749 section 5.2 error format.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
@@ -74,13 +75,12 @@ def init_app(app: Flask) -> None:
     limiter = _create_limiter(app)
     try:
         limiter.init_app(app)
-    except (ConfigurationError, ValueError) as error:
+    except (ConfigurationError, ValueError):
         scheme = urlsplit(app.config["AUTHSERVER_RATELIMIT_STORAGE_URL"]).scheme
-        # The URL may hold a Redis password, so only its scheme is shown.
+        # The URL may contain a Redis password, so only its scheme is shown.
         raise ConfigError(
-            "AUTHSERVER_RATELIMIT_STORAGE_URL is invalid (scheme"
-            f" {scheme!r}): {type(error).__name__}. Use 'memory://' or"
-            " 'redis://HOST:PORT/DB'."
+            "AUTHSERVER_RATELIMIT_STORAGE_URL is not a valid storage URL"
+            f" (scheme {scheme!r}). Use 'memory://' or 'redis://HOST:PORT/DB'."
         ) from None
 
     app.register_error_handler(RateLimitExceeded, handle_rate_limit_exceeded)
@@ -197,22 +197,23 @@ def _get_retry_after_seconds(error: RateLimitExceeded) -> int:
 
 def _get_seconds_until_reset(limit: RequestLimit) -> int:
     try:
-        reset_at = limit.reset_at
+        reset_time = limit.window.reset_time
     except StorageError:
         # The storage failed after counting the request; the full window
         # length is the longest wait that can be needed.
         return int(limit.limit.get_expiry())
-    return max(1, reset_at - int(time.time()))
+    return max(1, math.ceil(reset_time - time.time()))
 
 
 class _FailureLogger(logging.LoggerAdapter[logging.Logger]):
-    """Flask-Limiter's logger, with its errors turned into rare warnings.
+    """Flask-Limiter's logger, with repeated messages kept out of the log.
 
     With ``swallow_errors`` Flask-Limiter logs a traceback for every request
     whose limits it could not check, so a storage outage would log one per
-    token request. This logs the first failure as a warning with its
-    traceback, then at most one summary per interval with the count of
-    failures left out. Messages below ERROR pass through unchanged.
+    token request. This logs such a failure as a warning with its traceback
+    at most once per interval, with the count of failures left out. Its
+    INFO line for each rejected request is logged at DEBUG, because an
+    attack would otherwise fill the log.
     """
 
     def __init__(self, logger: logging.Logger) -> None:
@@ -223,7 +224,7 @@ class _FailureLogger(logging.LoggerAdapter[logging.Logger]):
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if level < logging.ERROR:
-            super().log(level, msg, *args, **kwargs)
+            super().log(min(level, logging.DEBUG), msg, *args, **kwargs)
             return
 
         with self._lock:
@@ -234,11 +235,12 @@ class _FailureLogger(logging.LoggerAdapter[logging.Logger]):
             self._next_report = now + FAILURE_LOG_INTERVAL_SECONDS
             suppressed, self._suppressed = self._suppressed, 0
 
+        error = sys.exc_info()[1]
         self.logger.warning(
-            "Rate limits were not applied, so the request passed unlimited"
-            " (%s: %s). %d similar failures were not logged before this one.",
-            msg % args if args else msg,
-            type(sys.exc_info()[1]).__name__,
+            "Rate limits were not applied, so requests pass unlimited: %s (%s)."
+            " %d more failures since the previous warning.",
+            str(msg) % args if args else msg,
+            f"{type(error).__name__}: {error}" if error else "no exception",
             suppressed,
             exc_info=kwargs.get("exc_info", False),
         )

@@ -116,7 +116,9 @@ def _wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
         try:
             if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        # Workers that are still booting let the connection open but time
+        # out the read; keep polling until the deadline.
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.1)
     raise RuntimeError(f"The server at {base_url} did not start in time.")

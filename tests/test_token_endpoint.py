@@ -83,9 +83,7 @@ def test_token_each_grant_issues_new_tokens(get_token):
     assert first["refresh_token"] != second["refresh_token"]
 
 
-def test_token_without_refresh_grant_has_no_refresh_token(
-    client, make_client, user
-):
+def test_token_without_refresh_grant_has_no_refresh_token(client, make_client, user):
     password_only = make_client(grant_types=("password",))
 
     response = client.post(
@@ -177,9 +175,7 @@ def test_refresh_unknown_token_is_invalid_grant(client, oauth_client, get_token)
     assert response.get_json()["error"] == "invalid_grant"
 
 
-def test_refresh_token_of_other_client_is_invalid_grant(
-    client, make_client, get_token
-):
+def test_refresh_token_of_other_client_is_invalid_grant(client, make_client, get_token):
     """RFC 6749 section 5.2: a refresh token issued to another client fails."""
     other = make_client()
 
@@ -421,9 +417,7 @@ def test_token_bad_basic_auth_is_invalid_client(
 
 
 @pytest.mark.parametrize("make_header", BAD_BASIC_HEADERS)
-def test_token_bad_basic_auth_challenges_basic(
-    client, oauth_client, user, make_header
-):
+def test_token_bad_basic_auth_challenges_basic(client, oauth_client, user, make_header):
     """RFC 6749 section 5.2: a 401 carries a WWW-Authenticate Basic challenge."""
     response = client.post(
         TOKEN_URL, data=password_form(user), headers=make_header(oauth_client)
@@ -520,9 +514,7 @@ def test_token_post_only_client_refused_over_basic(client, make_client, user):
     """RFC 7591 section 2: a client uses only its registered auth method."""
     post_only = make_client("--auth-method", "client_secret_post")
 
-    response = client.post(
-        TOKEN_URL, data=password_form(user), headers=post_only.basic
-    )
+    response = client.post(TOKEN_URL, data=password_form(user), headers=post_only.basic)
 
     assert response.status_code == 401
     assert response.get_json()["error"] == "invalid_client"
@@ -588,9 +580,7 @@ def test_token_public_client_refreshes_with_none(client, make_client, user):
     assert response.status_code == 200
 
 
-def test_token_confidential_client_refused_without_secret(
-    client, oauth_client, user
-):
+def test_token_confidential_client_refused_without_secret(client, oauth_client, user):
     """RFC 6749 section 2.3: a confidential client must authenticate."""
     form = password_form(user, client_id=oauth_client.client_id)
 

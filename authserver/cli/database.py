@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from alembic import command
 from flask import current_app
@@ -37,4 +39,8 @@ def downgrade_command(revision: str) -> None:
 @with_appcontext
 def current_command() -> None:
     """Show the schema revision of the database."""
-    command.current(get_alembic_config(current_app))
+    config = get_alembic_config(current_app)
+    # Alembic binds its output stream when it is imported; use the stream
+    # that is standard output now, which a test runner may have replaced.
+    config.stdout = sys.stdout
+    command.current(config)
