@@ -13,7 +13,16 @@ SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "load_faults.py"
 def test_load_with_killed_worker_keeps_invariants() -> None:
     """No 5xx, no lost token and one live refresh token per family (RFC 9700 §4.14.2)."""
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--duration", "8", "--clients", "6"],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--duration",
+            "8",
+            "--clients",
+            "6",
+            "--users",
+            "2",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
