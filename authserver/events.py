@@ -16,6 +16,8 @@ from typing import Any
 from flask import has_request_context
 from flask import request
 
+from authserver.requestlog import get_request_id
+
 logger = logging.getLogger("authserver.security")
 
 #: Functions called with each event's name and details after it is logged,
@@ -33,6 +35,7 @@ def log_event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     details.update(fields)
     if has_request_context():
         details.setdefault("remote_addr", request.remote_addr)
+        details.setdefault("request_id", get_request_id())
     logger.log(level, name, extra={"event": details})
     for listener in listeners:
         listener(name, details)

@@ -1,4 +1,4 @@
-"""The token endpoint: RFC 6749 section 5.1 answers and section 5.2 errors."""
+"""The token endpoint: RFC 6749 section 5.1 responses and section 5.2 errors."""
 
 from __future__ import annotations
 
@@ -329,11 +329,13 @@ def test_token_unknown_user_is_invalid_grant(client, oauth_client, user):
 
 
 def without_date(headers: Any) -> list[tuple[str, str]]:
-    return sorted((k, v) for k, v in headers.items() if k.lower() != "date")
+    return sorted(
+        (k, v) for k, v in headers.items() if k.lower() not in ("date", "x-request-id")
+    )
 
 
 def test_token_unknown_user_answers_like_wrong_password(client, oauth_client, user):
-    """RFC 6749 section 10.10: the answer does not reveal which users exist."""
+    """RFC 6749 section 10.10: the response does not reveal which users exist."""
     wrong = client.post(
         TOKEN_URL,
         data=password_form(user, password="wrong password"),
@@ -427,7 +429,7 @@ def test_token_bad_basic_auth_challenges_basic(client, oauth_client, user, make_
 
 
 def test_token_unknown_client_answers_like_wrong_secret(client, oauth_client, user):
-    """RFC 6749 section 5.2: one answer for an unknown client and a bad secret."""
+    """RFC 6749 section 5.2: one response for an unknown client and a bad secret."""
     wrong = client.post(
         TOKEN_URL, data=password_form(user), headers=wrong_secret(oauth_client)
     )
