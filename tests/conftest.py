@@ -107,7 +107,7 @@ def empty_postgres(database_url: str) -> None:
         connection.execute(
             sa.text(
                 "TRUNCATE tokens, token_families, login_throttles, users,"
-                " clients RESTART IDENTITY CASCADE"
+                " clients, signing_keys RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()

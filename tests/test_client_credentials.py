@@ -59,9 +59,7 @@ def test_client_credentials_with_client_secret_post(client, service):
     assert response.status_code == 200
 
 
-def test_client_credentials_not_registered_is_unauthorized_client(
-    client, oauth_client
-):
+def test_client_credentials_not_registered_is_unauthorized_client(client, oauth_client):
     """RFC 6749 section 5.2: a client without the grant is unauthorized_client."""
     response = request_token(client, oauth_client)
 
@@ -142,7 +140,7 @@ def test_client_credentials_token_at_api_me_is_403(client, service):
     assert response.get_json()["error"] == "insufficient_scope"
 
 
-def test_client_credentials_refresh_grant_is_refused(client, make_client):
+def test_client_credentials_refresh_grant_gets_no_refresh_token(client, make_client):
     """RFC 6749 section 4.4.3: the grant has no refresh token to present."""
     both = make_client(grant_types=("client_credentials", "refresh_token"))
     body = request_token(client, both).get_json()

@@ -37,7 +37,7 @@ def registered(server: LiveAuthserver) -> RegisteredClient:
 
 @pytest.fixture(autouse=True)
 def _allow_loopback_http(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Both libraries refuse plain http unless told otherwise; the live
+    # Both libraries reject plain http unless told otherwise, and the live
     # server listens on 127.0.0.1 without TLS.
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
@@ -154,9 +154,7 @@ def test_interop_authlib_revoke_token(server, registered):
         token = session.fetch_token(
             server.token_url, username=server.username, password=server.password
         )
-        response = session.revoke_token(
-            server.revocation_url, token["refresh_token"]
-        )
+        response = session.revoke_token(server.revocation_url, token["refresh_token"])
 
     assert response.status_code == 200
     assert get_me(server, token["access_token"]).status_code == 401

@@ -56,7 +56,7 @@ def test_introspect_with_wrong_secret_is_401(client, oauth_client, get_token):
 
 
 def test_introspect_by_public_client_is_401(client, make_client, user):
-    """RFC 7662 section 2.1: a public client cannot authenticate, so it is refused."""
+    """RFC 7662 section 2.1: a public client cannot authenticate, so it is rejected."""
     public = make_client("--public")
     issued = client.post(
         TOKEN_URL,
@@ -202,9 +202,7 @@ def test_introspect_by_resource_server_other_refresh_token_is_inactive(
 
 
 @pytest.mark.parametrize("kind", ["access_token", "refresh_token"])
-def test_introspect_by_other_client_is_inactive(
-    client, make_client, get_token, kind
-):
+def test_introspect_by_other_client_is_inactive(client, make_client, get_token, kind):
     """RFC 7662 section 2.2: a caller not allowed to see a token gets inactive."""
     token = get_token()[kind]
     other = make_client()
@@ -260,9 +258,7 @@ def test_introspect_revoked_access_token_is_inactive(client, oauth_client, get_t
     assert response.get_json() == INACTIVE
 
 
-def test_introspect_revoked_refresh_token_is_inactive(
-    client, oauth_client, get_token
-):
+def test_introspect_revoked_refresh_token_is_inactive(client, oauth_client, get_token):
     """RFC 7662 section 2.2: a revoked token is answered with only inactive."""
     token = get_token()["refresh_token"]
     client.post(REVOKE_URL, data={"token": token}, headers=oauth_client.basic)
@@ -272,9 +268,7 @@ def test_introspect_revoked_refresh_token_is_inactive(
     assert response.get_json() == INACTIVE
 
 
-def test_introspect_rotated_refresh_token_is_inactive(
-    client, oauth_client, get_token
-):
+def test_introspect_rotated_refresh_token_is_inactive(client, oauth_client, get_token):
     """RFC 7662 section 2.2: a used refresh token is no longer active."""
     token = get_token()["refresh_token"]
     client.post(

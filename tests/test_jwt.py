@@ -315,9 +315,13 @@ def test_jwt_private_key_is_stored_encrypted(config, get_token):
     engine = sa.create_engine(config["AUTHSERVER_DATABASE_URL"])
     try:
         with engine.connect() as connection:
-            stored = connection.execute(
-                sa.text("SELECT encrypted_private_key FROM signing_keys")
-            ).scalars().all()
+            stored = (
+                connection.execute(
+                    sa.text("SELECT encrypted_private_key FROM signing_keys")
+                )
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()
 
@@ -329,7 +333,7 @@ def test_jwt_private_key_is_stored_encrypted(config, get_token):
 # Revocation and introspection.
 
 
-def test_jwt_revoked_token_is_refused_by_api_at_once(client, oauth_client, get_token):
+def test_jwt_revoked_token_is_rejected_at_once(client, oauth_client, get_token):
     """RFC 7009 section 2.1: a revoked token is invalid at once."""
     token = get_token()["access_token"]
     client.post("/oauth/revoke", data={"token": token}, headers=oauth_client.basic)

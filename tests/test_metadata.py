@@ -229,9 +229,7 @@ def test_metadata_advertised_grant_type_works(client, make_client, user, grant_t
 @pytest.mark.parametrize(
     "method", ["client_secret_basic", "client_secret_post", "none"]
 )
-def test_metadata_advertised_token_auth_method_works(
-    client, make_client, user, method
-):
+def test_metadata_advertised_token_auth_method_works(client, make_client, user, method):
     """RFC 8414 section 2: every advertised token endpoint auth method works."""
     assert method in get_document(client)["token_endpoint_auth_methods_supported"]
     headers, form = _authenticate(method, make_client)
@@ -323,10 +321,8 @@ def test_metadata_advertised_introspection_auth_method_works(
         "urn:ietf:params:oauth:grant-type:token-exchange",
     ],
 )
-def test_metadata_unlisted_grant_type_is_unsupported(
-    client, oauth_client, grant_type
-):
-    """RFC 6749 section 5.2: a grant type the server lacks is refused."""
+def test_metadata_unlisted_grant_type_is_unsupported(client, oauth_client, grant_type):
+    """RFC 6749 section 5.2: a grant type the server lacks is rejected."""
     assert grant_type not in get_document(client)["grant_types_supported"]
 
     response = client.post(
@@ -345,8 +341,8 @@ def test_metadata_unlisted_grant_type_is_unsupported(
 
 
 @pytest.mark.parametrize("method", ["private_key_jwt", "client_secret_jwt"])
-def test_metadata_unlisted_auth_method_is_refused(client, oauth_client, user, method):
-    """RFC 7523 section 2.2: a client assertion the server lacks is refused."""
+def test_metadata_unlisted_auth_method_is_rejected(client, oauth_client, user, method):
+    """RFC 7523 section 2.2: a client assertion the server lacks is rejected."""
     assert method not in get_document(client)["token_endpoint_auth_methods_supported"]
 
     response = client.post(
@@ -374,13 +370,14 @@ def test_metadata_without_authorization_endpoint_has_none(client):
     assert response.status_code == 404
 
 
-def test_metadata_unlisted_auth_method_at_introspection_is_refused(
+def test_metadata_unlisted_auth_method_at_introspection_is_rejected(
     client, make_client, get_token
 ):
     """RFC 7662 section 2.1: a public client cannot introspect."""
-    assert "none" not in get_document(client)[
-        "introspection_endpoint_auth_methods_supported"
-    ]
+    assert (
+        "none"
+        not in get_document(client)["introspection_endpoint_auth_methods_supported"]
+    )
     public = make_client("--public")
 
     response = client.post(

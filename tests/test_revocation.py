@@ -42,7 +42,7 @@ def test_revoke_access_token_answers_200_with_empty_body(
     assert response.get_json() == {}
 
 
-def test_revoke_access_token_is_refused_by_api(client, oauth_client, get_token):
+def test_revoke_access_token_is_rejected_by_api(client, oauth_client, get_token):
     """RFC 7009 section 2.1: a revoked access token is invalid at once."""
     token = get_token()["access_token"]
 
@@ -90,7 +90,7 @@ def test_revoke_with_wrong_secret_is_401(client, oauth_client, get_token):
 def test_revoke_token_of_another_client_is_invalid_grant(
     client, make_client, get_token
 ):
-    """RFC 7009 section 2.1: a token issued to another client is refused."""
+    """RFC 7009 section 2.1: a token issued to another client is rejected."""
     token = get_token()["access_token"]
     other = make_client()
 
@@ -101,7 +101,7 @@ def test_revoke_token_of_another_client_is_invalid_grant(
 
 
 def test_revoke_token_of_another_client_stays_valid(client, make_client, get_token):
-    """RFC 7009 section 2.1: a refused revocation leaves the token valid."""
+    """RFC 7009 section 2.1: a rejected revocation leaves the token valid."""
     token = get_token()["access_token"]
     other = make_client()
 
@@ -113,7 +113,7 @@ def test_revoke_token_of_another_client_stays_valid(client, make_client, get_tok
 def test_revoke_refresh_token_of_another_client_stays_valid(
     client, oauth_client, make_client, get_token
 ):
-    """RFC 7009 section 2.1: a refused revocation leaves the token valid."""
+    """RFC 7009 section 2.1: a rejected revocation leaves the token valid."""
     refresh_token = get_token()["refresh_token"]
     other = make_client()
 
@@ -177,7 +177,7 @@ def test_revoke_already_revoked_token_answers_200(client, oauth_client, get_toke
     assert response.status_code == 200
 
 
-def test_revoke_refresh_token_refuses_the_refresh_token(
+def test_revoke_refresh_token_rejects_the_refresh_token(
     client, oauth_client, get_token
 ):
     """RFC 7009 section 2.1: a revoked refresh token cannot be refreshed."""
@@ -190,9 +190,7 @@ def test_revoke_refresh_token_refuses_the_refresh_token(
     assert response.get_json()["error"] == "invalid_grant"
 
 
-def test_revoke_refresh_token_revokes_its_access_token(
-    client, oauth_client, get_token
-):
+def test_revoke_refresh_token_revokes_its_access_token(client, oauth_client, get_token):
     """RFC 7009 section 2.1: revoking a refresh token may revoke the grant."""
     tokens = get_token()
 
@@ -260,14 +258,15 @@ def test_revoke_access_token_keeps_its_refresh_token(client, oauth_client, get_t
 
     response = refresh(client, oauth_client, tokens["refresh_token"])
     assert response.status_code == 200
-    assert client.get(
-        ME_URL, headers=bearer(response.get_json()["access_token"])
-    ).status_code == 200
+    assert (
+        client.get(
+            ME_URL, headers=bearer(response.get_json()["access_token"])
+        ).status_code
+        == 200
+    )
 
 
-def test_revoke_access_token_spares_other_generations(
-    client, oauth_client, get_token
-):
+def test_revoke_access_token_spares_other_generations(client, oauth_client, get_token):
     """RFC 7009 section 2.1: revoking an access token revokes that token only."""
     first = get_token()
     second = refresh(client, oauth_client, first["refresh_token"]).get_json()

@@ -141,9 +141,7 @@ def test_scopes_empty_scope_gets_default(client, make_client, user):
     assert response.get_json()["scope"] == "email"
 
 
-def test_scopes_without_default_every_allowed_scope_applies(
-    client, oauth_client, user
-):
+def test_scopes_without_default_every_allowed_scope_applies(client, oauth_client, user):
     """RFC 6749 section 3.3: the default is every allowed scope."""
     response = password_grant(client, oauth_client, user)
 
@@ -208,9 +206,7 @@ def test_scopes_refresh_narrower_scope_is_granted(client, oauth_client, user):
     assert response.get_json()["scope"] == "email"
 
 
-def test_scopes_refresh_narrower_token_lacks_dropped_scope(
-    client, oauth_client, user
-):
+def test_scopes_refresh_narrower_token_lacks_dropped_scope(client, oauth_client, user):
     """RFC 6749 section 6: a narrowed token carries only the narrower scope."""
     issued = password_grant(client, oauth_client, user).get_json()
     narrowed = refresh_grant(
@@ -226,9 +222,7 @@ def test_scopes_refresh_narrower_token_lacks_dropped_scope(
 
 
 @pytest.mark.parametrize("scope", ["profile email", "profile email admin", "admin"])
-def test_scopes_refresh_wider_scope_is_invalid_scope(
-    client, make_client, user, scope
-):
+def test_scopes_refresh_wider_scope_is_invalid_scope(client, make_client, user, scope):
     """RFC 6749 section 6: a refresh must not widen the original scope."""
     registered = make_client(scope="profile email admin")
     issued = password_grant(client, registered, user, scope="profile").get_json()
@@ -253,9 +247,7 @@ def test_scopes_refresh_omitted_scope_keeps_original(client, oauth_client, user)
     """RFC 6749 section 6: an omitted scope is the original grant's scope."""
     issued = password_grant(client, oauth_client, user, scope="profile email")
 
-    response = refresh_grant(
-        client, oauth_client, issued.get_json()["refresh_token"]
-    )
+    response = refresh_grant(client, oauth_client, issued.get_json()["refresh_token"])
 
     assert response.get_json()["scope"] == "profile email"
 
