@@ -190,11 +190,11 @@ def find_by_access_token(session: Session, access_token: str) -> Token | None:
     )
 
 
-def revoke_access_token(session: Session, token: Token, at: int) -> None:
-    """Revoke the access token of ``token``, leaving its refresh token valid."""
+def revoke_access_token(session: Session, token_id: int, at: int) -> None:
+    """Revoke the access token of a pair, leaving its refresh token valid."""
     session.execute(
         update(Token)
-        .where(Token.id == token.id, Token.access_token_revoked_at.is_(None))
+        .where(Token.id == token_id, Token.access_token_revoked_at.is_(None))
         .values(access_token_revoked_at=at)
         .execution_options(synchronize_session=False)
     )

@@ -1,7 +1,7 @@
 """Compare the response time of a wrong password and of an unknown username.
 
 A password grant for an unknown username must take as long as one with a
-wrong password, or the timing tells an attacker which accounts exist. The
+wrong password, or the timing reveals which accounts exist. The
 script builds an application on a temporary SQLite database, registers a
 client and a user, then sends the two kinds of failing request in
 alternation through Flask's test client and prints the median of each.
@@ -59,7 +59,7 @@ def create_bench_app(database: Path, rounds: int, requests: int) -> Flask:
             "AUTHSERVER_SECRET_KEY": secrets.token_urlsafe(48),
             "AUTHSERVER_BCRYPT_ROUNDS": rounds,
             "AUTHSERVER_RATELIMIT_ENABLED": False,
-            # A locked username is answered without a bcrypt check, so the
+            # The server rejects a locked username without a bcrypt check, so the
             # lock must not start during the measurement.
             "AUTHSERVER_LOCKOUT_THRESHOLD": 2 * requests + 10,
             "AUTHSERVER_LOG_LEVEL": "ERROR",

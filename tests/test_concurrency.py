@@ -86,7 +86,7 @@ def test_refresh_concurrent_rotation_is_atomic(config, oauth_client, user):
     assert all(count <= 1 for count in live.values()), live
 
 
-FAMILIES = 8
+FAMILIES = 12
 REVOKED_FAMILIES = sa.text(
     "SELECT COUNT(*) FROM token_families WHERE revoked_at IS NOT NULL"
 )
@@ -145,7 +145,6 @@ def test_refresh_concurrent_replay_revokes_family(config, oauth_client, user):
         responses = send_at_once(base_url, oauth_client, presented)
 
     statuses = [response.status_code for response in responses]
-    print("DEBUG", statuses, [r.text for r in responses if r.status_code >= 500], [round(r.elapsed.total_seconds(), 2) for r in responses])
     assert all(status < 500 for status in statuses), statuses
     revoked = count_revoked_families(config["AUTHSERVER_DATABASE_URL"])
     assert revoked == FAMILIES

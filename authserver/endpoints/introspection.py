@@ -9,7 +9,6 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from flask import current_app
 
-from authserver.db import get_session
 from authserver.endpoints.lookup import ACCESS_TOKEN
 from authserver.endpoints.lookup import TokenMatch
 from authserver.endpoints.lookup import find_token
@@ -39,7 +38,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def query_token(
         self, token_string: str, token_type_hint: str | None
     ) -> TokenMatch | None:
-        return find_token(get_session(), token_string, token_type_hint)
+        return find_token(token_string, token_type_hint)
 
     def check_permission(self, token: TokenMatch, client: Any, request: Any) -> bool:
         if token.check_client(client):
@@ -55,22 +54,21 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
 
     def introspect_token(self, token: TokenMatch) -> dict[str, Any]:
         """Return the RFC 7662 section 2.2 members for an active token."""
-        row = token.token
         payload: dict[str, Any] = {
             "active": True,
-            "scope": row.scope,
-            "client_id": token.client.client_id,
+            "scope": token.scope,
+            "client_id": token.client_id,
             "token_type": "Bearer" if token.kind == ACCESS_TOKEN else "refresh_token",
             "exp": token.get_expires_at(),
-            "iat": row.issued_at,
+            "iat": token.issued_at,
             "iss": current_app.config["AUTHSERVER_ISSUER"],
         }
-        if token.user is not None:
-            payload["username"] = token.user.username
-            payload["sub"] = str(token.user.id)
+        if token.user_id is not None:
+            payload["username"] = token.username
+            payload["sub"] = str(token.user_id)
         else:
-            payload["sub"] = token.client.client_id
-        if row.jti is not None and token.kind == ACCESS_TOKEN:
-            payload["jti"] = row.jti
+            payload["sub"] = token.client_id
+        if token.jti is not None and token.kind == ACCESS_TOKEN:
+            payload["jti"] = token.jti
             payload["aud"] = get_audience()
         return payload

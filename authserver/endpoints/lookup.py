@@ -1,13 +1,20 @@
-"""Finding a presented token of either type, and whether it is active."""
+"""Finding a presented token of either type, and whether it is active.
+
+Resource servers introspect on every request they serve, so the lookup
+runs as one precompiled statement per token type (:mod:`authserver.sql`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from typing import Any
 
+from flask import current_app
+from sqlalchemy import bindparam
 from sqlalchemy import select
 
-from authserver.grants.common import get_lifetimes
+from authserver import sql
 from authserver.models import Client
 from authserver.models import Token
 from authserver.models import TokenFamily
@@ -16,62 +23,123 @@ from authserver.security import digest_secret
 from authserver.security import now
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.sql import Select
 
 ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
 TOKEN_TYPES = (ACCESS_TOKEN, REFRESH_TOKEN)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TokenMatch:
     """A stored token found by a presented string, and which half it was."""
 
-    token: Token
-    family: TokenFamily
-    client: Client
-    user: User | None
+    token_id: int
+    client_pk: int
+    family_id: int
+    user_id: int | None
+    scope: str
+    jti: str | None
+    issued_at: int
+    access_token_expires_at: int
+    refresh_token_expires_at: int | None
+    rotated_at: int | None
+    revoked_at: int | None
+    access_token_revoked_at: int | None
+    family_created_at: int
+    family_last_used_at: int
+    family_revoked_at: int | None
+    client_id: str
+    client_is_active: bool
+    client_refresh_lifetime: int | None
+    client_refresh_idle: int | None
+    username: str | None
+    user_is_active: bool | None
     kind: str
 
     def check_client(self, client: Client) -> bool:
         """Whether ``client`` is the client the token was issued to."""
-        return self.token.client_id == client.id
+        return self.client_pk == client.id
 
     def is_active(self) -> bool:
         """Whether the presented token would be accepted right now."""
         at = now()
-        if self.token.revoked_at is not None or self.family.revoked_at is not None:
+        if self.revoked_at is not None or self.family_revoked_at is not None:
             return False
-        if self.user is not None and not self.user.is_active:
+        if self.user_id is not None and not self.user_is_active:
             return False
-        if not self.client.is_active:
+        if not self.client_is_active:
             return False
         if self.kind == ACCESS_TOKEN:
             return (
-                self.token.access_token_revoked_at is None
-                and at < self.token.access_token_expires_at
+                self.access_token_revoked_at is None
+                and at < self.access_token_expires_at
             )
         return self._is_refresh_token_active(at)
 
     def get_expires_at(self) -> int:
         """Return the Unix time at which the presented token expires."""
         if self.kind == ACCESS_TOKEN:
-            return self.token.access_token_expires_at
-        return self.token.refresh_token_expires_at or self.token.issued_at
+            return self.access_token_expires_at
+        return self.refresh_token_expires_at or self.issued_at
 
     def _is_refresh_token_active(self, at: int) -> bool:
-        if self.token.rotated_at is not None:
+        if self.rotated_at is not None:
             return False
-        expires_at = self.token.refresh_token_expires_at
-        if expires_at is None or at >= expires_at:
+        if self.refresh_token_expires_at is None or at >= self.refresh_token_expires_at:
             return False
-        lifetimes = get_lifetimes(self.client)
-        if at >= self.family.created_at + lifetimes.refresh_token:
+        config = current_app.config
+        lifetime = (
+            self.client_refresh_lifetime
+            or config["AUTHSERVER_REFRESH_TOKEN_LIFETIME_SECONDS"]
+        )
+        idle = (
+            self.client_refresh_idle or config["AUTHSERVER_REFRESH_TOKEN_IDLE_SECONDS"]
+        )
+        if at >= self.family_created_at + lifetime:
             return False
-        return at < self.family.last_used_at + lifetimes.refresh_idle
+        return at < self.family_last_used_at + idle
 
 
-def find_token(session: Session, value: str, hint: str | None) -> TokenMatch | None:
+def _select_by(column: Any) -> Select[Any]:
+    return (
+        select(
+            Token.id,
+            Token.client_id,
+            Token.family_id,
+            Token.user_id,
+            Token.scope,
+            Token.jti,
+            Token.issued_at,
+            Token.access_token_expires_at,
+            Token.refresh_token_expires_at,
+            Token.rotated_at,
+            Token.revoked_at,
+            Token.access_token_revoked_at,
+            TokenFamily.created_at,
+            TokenFamily.last_used_at,
+            TokenFamily.revoked_at,
+            Client.client_id,
+            Client.is_active,
+            Client.refresh_token_lifetime_seconds,
+            Client.refresh_token_idle_seconds,
+            User.username,
+            User.is_active,
+        )
+        .join(TokenFamily, TokenFamily.id == Token.family_id)
+        .join(Client, Client.id == Token.client_id)
+        .outerjoin(User, User.id == Token.user_id)
+        .where(column == bindparam("digest"))
+    )
+
+
+QUERIES = {
+    ACCESS_TOKEN: sql.Query(_select_by(Token.access_token_digest)),
+    REFRESH_TOKEN: sql.Query(_select_by(Token.refresh_token_digest)),
+}
+
+
+def find_token(value: str, hint: str | None) -> TokenMatch | None:
     """Find the token ``value`` of any type, trying ``hint``'s type first.
 
     RFC 7009 section 2.1 and RFC 7662 section 2.1: a hint is only an
@@ -81,18 +149,7 @@ def find_token(session: Session, value: str, hint: str | None) -> TokenMatch | N
     digest = digest_secret(value)
     kinds = sorted(TOKEN_TYPES, key=lambda kind: kind != hint)
     for kind in kinds:
-        column = (
-            Token.access_token_digest
-            if kind == ACCESS_TOKEN
-            else Token.refresh_token_digest
-        )
-        row = session.execute(
-            select(Token, TokenFamily, Client, User)
-            .join(TokenFamily, TokenFamily.id == Token.family_id)
-            .join(Client, Client.id == Token.client_id)
-            .outerjoin(User, User.id == Token.user_id)
-            .where(column == digest)
-        ).first()
+        row = sql.fetch_one(QUERIES[kind], {"digest": digest})
         if row is not None:
-            return TokenMatch(row[0], row[1], row[2], row[3], kind)
+            return TokenMatch(*row, kind=kind)
     return None

@@ -55,21 +55,21 @@ class RevocationEndpoint(_RevocationEndpoint):
     def query_token(
         self, token_string: str, token_type_hint: str | None
     ) -> TokenMatch | None:
-        return find_token(get_session(), token_string, token_type_hint)
+        return find_token(token_string, token_type_hint)
 
     def revoke_token(self, token: TokenMatch, request: Any) -> None:
         session = get_session()
         at = now()
         if token.kind == ACCESS_TOKEN:
-            tokens.revoke_access_token(session, token.token, at)
+            tokens.revoke_access_token(session, token.token_id, at)
         else:
-            tokens.revoke_family(session, token.family.id, at)
+            tokens.revoke_family(session, token.family_id, at)
         session.commit()
         events.log_event(
             "token_revoked",
-            client_id=token.client.client_id,
-            user_id=token.token.user_id,
-            family_id=token.family.id,
+            client_id=token.client_id,
+            user_id=token.user_id,
+            family_id=token.family_id,
             token_type=token.kind,
         )
 

@@ -158,6 +158,12 @@ class RefreshGrant(grants.RefreshTokenGrant):
             parent_id=record.token_id,
         )
 
+        # The family row is locked first, as revoking a family does, so a
+        # replay racing this refresh waits for it instead of deadlocking,
+        # and then revokes the new pair as well.
+        sql.execute_count(
+            tokens.TOUCH_FAMILY, {"family_id": record.family_id, "at": at}
+        )
         parameters = {"token_id": record.token_id, "at": at}
         if record.rotated_at is None:
             claimed = sql.execute_count(tokens.CLAIM_FOR_ROTATION, parameters)
@@ -168,9 +174,6 @@ class RefreshGrant(grants.RefreshTokenGrant):
         if claimed != 1:
             self._revoke_for_reuse(client, record, at)
 
-        sql.execute_count(
-            tokens.TOUCH_FAMILY, {"family_id": record.family_id, "at": at}
-        )
         sql.execute_count(tokens.INSERT_TOKEN, issued.values)
         sql.commit()
 
