@@ -1,4 +1,4 @@
-"""JSON answers for HTTP errors and for failures of the database."""
+"""JSON error responses for HTTP errors and database failures."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
 
 
 def reject_large_body() -> None:
-    """Answer 413 when the declared body is over ``MAX_CONTENT_LENGTH``.
+    """Abort with 413 when the declared body is over ``MAX_CONTENT_LENGTH``.
 
     Werkzeug checks the limit only when a view reads the body, so views
     that read none, such as ``/healthz``, would accept any length. A body
@@ -57,7 +57,7 @@ def reject_large_body() -> None:
 
 
 def handle_http_error(error: HTTPException) -> Response:
-    """Answer an HTTP error, such as 404 or 413, with a JSON body."""
+    """Return a JSON response for an HTTP error, such as 404 or 413."""
     # Errors raised by the resource protector already carry their body.
     if error.response is not None:
         return error.response  # type: ignore[return-value]

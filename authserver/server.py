@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 from typing import TYPE_CHECKING
 from typing import Any
@@ -96,7 +95,7 @@ class Server(AuthorizationServer):
     def authenticate_client(
         self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
     ) -> Client:
-        """Authenticate the client, with one answer for every failure.
+        """Authenticate the client, with one error for every failure.
 
         RFC 6749 section 5.2 allows 401 for any failed client
         authentication; one message for an unknown client and a wrong
@@ -111,11 +110,11 @@ class Server(AuthorizationServer):
         return client
 
     def create_token_response(self, request: Any = None) -> Response:
-        """Check the request's form, then let the grant answer it."""
+        """Check the request's form, then let the grant build the response."""
         try:
             validate_form_request()
-            # RFC 6749 section 5.2: a missing grant_type is invalid_request;
-            # Authlib would answer unsupported_grant_type.
+            # RFC 6749 section 5.2 makes a missing grant_type invalid_request,
+            # where Authlib would return unsupported_grant_type.
             if not flask_request.form.get("grant_type"):
                 raise InvalidRequestError("The request has no 'grant_type' parameter.")
         except OAuth2Error as error:
@@ -124,7 +123,7 @@ class Server(AuthorizationServer):
         return response
 
     def create_endpoint_response(self, name: str, request: Any = None) -> Response:
-        """Check the request's form, then let the endpoint ``name`` answer it."""
+        """Check the request's form, then let the endpoint ``name`` respond."""
         try:
             validate_form_request()
         except OAuth2Error as error:
@@ -194,7 +193,7 @@ def authenticate_client_secret_basic(
     """Authenticate a client with HTTP Basic, RFC 6749 section 2.3.1.
 
     Unlike Authlib's version, this one form-url-decodes both parts after
-    base64 decoding, as the RFC asks, and treats a header that is not
+    base64 decoding, as the RFC requires, and treats a header that is not
     valid base64 or UTF-8 as a failed authentication instead of an error.
     """
     header = request.headers.get("Authorization")
@@ -202,7 +201,7 @@ def authenticate_client_secret_basic(
         return None
 
     # A client that tried the Authorization header gets 401 at once, as
-    # RFC 6749 section 5.2 asks, instead of falling through to other methods.
+    # RFC 6749 section 5.2 requires, instead of falling through to other methods.
     credentials = parse_basic_authorization(header)
     if credentials is None:
         raise InvalidClientError(
@@ -229,7 +228,9 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
+        # binascii.Error and UnicodeDecodeError are ValueErrors, and so is
+        # the error for a header with characters outside ASCII.
         return None
     client_id, separator, client_secret = decoded.partition(":")
     if not separator or not client_id or not client_secret:

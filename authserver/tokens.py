@@ -69,7 +69,7 @@ class Lifetimes:
 
 @dataclass(frozen=True)
 class FamilyRef:
-    """What a new token needs to know of its family."""
+    """The family fields that a new token row needs."""
 
     id: int
     client_pk: int
@@ -258,8 +258,8 @@ FIND_REFRESH_TOKEN = sql.Query(
 )
 
 # The conditional UPDATE is the lock of the rotation: of any number of
-# concurrent requests presenting the same refresh token, exactly one sees
-# a changed row, so exactly one may issue the next pair.
+# concurrent requests presenting the same refresh token, exactly one gets
+# a changed row count of 1, so exactly one may issue the next pair.
 CLAIM_FOR_ROTATION = sql.Query(
     update(Token)
     .where(

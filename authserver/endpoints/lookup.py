@@ -58,11 +58,11 @@ class TokenMatch:
     kind: str
 
     def check_client(self, client: Client) -> bool:
-        """Whether ``client`` is the client the token was issued to."""
+        """Return whether the token was issued to ``client``."""
         return self.client_pk == client.id
 
     def is_active(self) -> bool:
-        """Whether the presented token would be accepted right now."""
+        """Return whether the presented token would be accepted now."""
         at = now()
         if self.revoked_at is not None or self.family_revoked_at is not None:
             return False

@@ -33,7 +33,7 @@ class RevocationEndpoint(_RevocationEndpoint):
         """Require ``token``; any ``token_type_hint`` is accepted.
 
         Authlib rejects an unknown hint with ``unsupported_token_type``;
-        RFC 7009 section 2.1 asks the server to search every type instead.
+        RFC 7009 section 2.1 requires the server to search every type instead.
         """
         if not request.form.get("token"):
             raise InvalidRequestError("The request has no 'token' parameter.")
@@ -74,7 +74,7 @@ class RevocationEndpoint(_RevocationEndpoint):
         )
 
     def create_endpoint_response(self, request: Any) -> tuple[int, Any, Any]:
-        """Answer 200 with an empty JSON object, known token or not."""
+        """Return 200 with an empty JSON object, known token or not."""
         client = self.authenticate_endpoint_client(request)
         match = self.authenticate_token(request, client)
         if match is not None:

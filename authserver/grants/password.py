@@ -39,10 +39,10 @@ INVALID_CREDENTIALS = "Invalid username or password."
 
 
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
-    """The password grant with the answers that RFC 6749 asks for.
+    """The password grant with the error codes that RFC 6749 requires.
 
-    Authlib answers a wrong password with ``invalid_request``; section 5.2
-    makes it ``invalid_grant``, which this grant returns for an unknown
+    Authlib returns ``invalid_request`` for a wrong password, but section
+    5.2 makes it ``invalid_grant``, which this grant returns for an unknown
     user, a wrong password, a disabled user and a locked username alike.
     """
 

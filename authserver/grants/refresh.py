@@ -1,6 +1,6 @@
 """Refresh token grant, RFC 6749 section 6, with rotation and reuse detection.
 
-Every refresh rotates: the answer carries a new refresh token and the one
+Every refresh rotates: the response carries a new refresh token and the one
 presented stops working (RFC 9700 section 4.14.2). Presenting a rotated
 refresh token again is treated as theft: the whole family is revoked.
 
@@ -60,7 +60,7 @@ class RefreshRecord:
     user_is_active: bool | None
 
     def is_expired(self, lifetimes: Lifetimes, at: int) -> bool:
-        """Whether the absolute lifetime or the idle timeout has passed.
+        """Return whether the absolute lifetime or the idle timeout has passed.
 
         The absolute lifetime runs from the grant that started the family,
         the idle timeout from the family's last refresh.
