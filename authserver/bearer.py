@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from sqlalchemy import bindparam
 from sqlalchemy import select
 
@@ -67,8 +68,16 @@ class BearerTokenValidator(ScopedBearerTokenValidator):
         row = sql.fetch_one(ACCESS_TOKEN_QUERY, {"digest": digest_secret(token_string)})
         if row is None:
             return None
-        revoked_at = row[6] or row[7]
-        return AccessToken(*row[:6], revoked_at)
+        token_id, client_id, user_id, username, scope, expires_at = row[:6]
+        return AccessToken(
+            token_id=token_id,
+            client_id=client_id,
+            user_id=user_id,
+            username=username,
+            scope=scope,
+            expires_at=expires_at,
+            revoked_at=row[6] or row[7],
+        )
 
 
 require_oauth = ResourceProtector(BearerTokenValidator())

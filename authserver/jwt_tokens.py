@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from joserfc.jwk import KeyParameters
 from joserfc.jwk import RSAKey
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -162,7 +163,7 @@ def _load_private_key(row: SigningKey) -> PrivateKey:
     key = cache.get(row.kid)
     if key is None:
         pem = _decrypt(row.encrypted_private_key)
-        parameters = {"kid": row.kid}
+        parameters: KeyParameters = {"kid": row.kid}
         if row.algorithm == "RS256":
             key = RSAKey.import_key(pem, parameters=parameters)
         else:

@@ -121,7 +121,7 @@ def get_registry() -> CollectorRegistry:
     if not os.environ.get(MULTIPROCESS_DIRECTORY_VARIABLE):
         return REGISTRY
     registry = CollectorRegistry()
-    MultiProcessCollector(registry)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 
 

@@ -110,7 +110,7 @@ def _create_limiter(app: Flask) -> Limiter:
         strategy="fixed-window",
         key_prefix=app.config["AUTHSERVER_RATELIMIT_KEY_PREFIX"],
         # A request counts against both limits even when one of them is
-        # already exceeded, so each limit sees every request.
+        # already exceeded, so each limit counts every request.
         fail_on_first_breach=False,
         # Fail open: when the storage cannot be reached, token requests pass
         # without a limit instead of failing with 5xx, because an outage of
@@ -146,7 +146,7 @@ def get_client_key() -> str:
     try:
         client_id = request.form.get("client_id", "")
     except RequestEntityTooLarge:
-        # The view answers 413; this request is counted per address only.
+        # The view returns 413, and this request is counted per address only.
         return ""
     return client_id[:MAX_CLIENT_KEY_LENGTH]
 
@@ -173,7 +173,7 @@ def _is_exempt_from_address_limit() -> bool:
 
 
 def handle_rate_limit_exceeded(error: RateLimitExceeded) -> Response:
-    """Answer 429 with ``Retry-After`` and an RFC 6749 style error body."""
+    """Build the 429 response, with ``Retry-After`` and an RFC 6749 error body."""
     response = jsonify(
         error=ERROR_CODE,
         error_description=(
@@ -211,7 +211,8 @@ class _FailureLogger(logging.LoggerAdapter[logging.Logger]):
     With ``swallow_errors`` Flask-Limiter logs a traceback for every request
     whose limits it could not check, so a storage outage would log one per
     token request. This logs such a failure as a warning with its traceback
-    at most once per interval, with the count of failures left out. Its
+    at most once per ``FAILURE_LOG_INTERVAL_SECONDS`` for each application,
+    with the number of failures not logged since the previous warning. Its
     INFO line for each rejected request is logged at DEBUG, because an
     attack would otherwise fill the log.
     """

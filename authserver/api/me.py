@@ -15,7 +15,7 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 @bp.get("/me")
-@require_oauth("profile")
+@require_oauth("profile")  # type: ignore[untyped-decorator]
 def me() -> dict[str, object]:
     """Return the id and username of the user the token was issued to."""
     if current_token.user_id is None:

@@ -9,8 +9,8 @@ from flask import Response
 from flask import current_app
 from flask import jsonify
 
-from authserver.grants.common import TOKEN_ENDPOINT_AUTH_METHODS
 from authserver.endpoints.introspection import INTROSPECTION_AUTH_METHODS
+from authserver.grants.common import TOKEN_ENDPOINT_AUTH_METHODS
 
 bp = Blueprint("metadata", __name__)
 

@@ -23,7 +23,7 @@ from authserver.security import digest_secret
 from authserver.security import now
 
 if TYPE_CHECKING:
-    from sqlalchemy.sql import Select
+    from sqlalchemy.sql import Executable
 
 ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
@@ -101,7 +101,7 @@ class TokenMatch:
         return at < self.family_last_used_at + idle
 
 
-def _select_by(column: Any) -> Select[Any]:
+def _select_by(column: Any) -> Executable:
     return (
         select(
             Token.id,
@@ -151,5 +151,6 @@ def find_token(value: str, hint: str | None) -> TokenMatch | None:
     for kind in kinds:
         row = sql.fetch_one(QUERIES[kind], {"digest": digest})
         if row is not None:
-            return TokenMatch(*row, kind=kind)
+            # The row has the fields of TokenMatch in order, all but kind.
+            return TokenMatch(*row, kind=kind)  # type: ignore[misc]
     return None
