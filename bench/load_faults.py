@@ -284,7 +284,8 @@ def start_server(
     command = [
         str(BIN / "gunicorn"),
         *("--bind", f"127.0.0.1:{port}", "--workers", str(workers)),
-        *("--threads", "4", "--timeout", "60", "authserver.wsgi:app"),
+        *("--threads", "4", "--timeout", "60", "--no-control-socket"),
+        "authserver.wsgi:app",
     ]
     process = subprocess.Popen(
         command,

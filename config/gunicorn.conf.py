@@ -94,3 +94,8 @@ def _get_metrics_address() -> str:
         return ""
     address: str = settings["AUTHSERVER_METRICS_ADDRESS"]
     return address
+
+
+# gunicorn's control socket has one default path per user, which several
+# instances on one machine would share; authserver does not use it.
+control_socket_disable = True

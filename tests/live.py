@@ -88,6 +88,8 @@ def live_server(
         str(threads),
         "--timeout",
         "60",
+        # Parallel test servers would share gunicorn's default socket path.
+        "--no-control-socket",
         "authserver.wsgi:app",
     ]
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -128,7 +130,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     # gunicorn runs in its own session, so its workers stop with it.
-    os.killpg(process.pid, signal.SIGTERM)
+    # SIGINT is gunicorn's quick shutdown; SIGTERM would wait for workers.
+    os.killpg(process.pid, signal.SIGINT)
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
