@@ -27,6 +27,8 @@ ACCESS_TOKEN_QUERY = sql.Query(
         Token.access_token_expires_at,
         Token.revoked_at,
         Token.access_token_revoked_at,
+        Client.is_active,
+        User.is_active,
     )
     .join(Client, Client.id == Token.client_id)
     .outerjoin(User, User.id == Token.user_id)
@@ -69,6 +71,11 @@ class BearerTokenValidator(ScopedBearerTokenValidator):
         if row is None:
             return None
         token_id, client_id, user_id, username, scope, expires_at = row[:6]
+        revoked_at, access_revoked_at, client_active, user_active = row[6:]
+        # Disabling revokes tokens as well; checking here also covers a
+        # token issued while the account was being disabled.
+        if not client_active or (user_id is not None and not user_active):
+            return None
         return AccessToken(
             token_id=token_id,
             client_id=client_id,
@@ -76,7 +83,7 @@ class BearerTokenValidator(ScopedBearerTokenValidator):
             username=username,
             scope=scope,
             expires_at=expires_at,
-            revoked_at=row[6] or row[7],
+            revoked_at=revoked_at or access_revoked_at,
         )
 
 

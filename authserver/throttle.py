@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
@@ -36,25 +37,15 @@ def get_username_digest(username: str) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def get_locked_until(session: Session, digest: str, at: int) -> int | None:
-    """Return when the lock on ``digest`` ends, or None if it is not locked."""
-    locked_until = session.scalar(
-        select(LoginThrottle.locked_until).where(
-            LoginThrottle.username_digest == digest
-        )
-    )
-    if locked_until is not None and locked_until > at:
-        return locked_until
-    return None
+def begin_attempt(session: Session, digest: str, at: int) -> bool:
+    """Count a sign-in attempt before its password is checked.
 
-
-def record_failure(session: Session, digest: str, at: int) -> int | None:
-    """Count a failed attempt; return the end of a lock it starts, if any."""
-    config = current_app.config
-    threshold = config["AUTHSERVER_LOCKOUT_THRESHOLD"]
-
-    # One statement increments the counter, so concurrent failures on
-    # several workers are all counted.
+    Returns False when the username is locked, or when earlier attempts,
+    possibly still running on other workers, have used up the threshold.
+    Counting before the bcrypt check keeps a burst of concurrent guesses
+    from getting more checks than the threshold allows.
+    """
+    threshold = current_app.config["AUTHSERVER_LOCKOUT_THRESHOLD"]
     insert = _insert_for(session)
     statement = (
         insert(LoginThrottle)
@@ -71,24 +62,47 @@ def record_failure(session: Session, digest: str, at: int) -> int | None:
                 "failure_count": LoginThrottle.failure_count + 1,
                 "last_failure_at": at,
             },
+            # Attempts during a lock are not counted, so a lock never
+            # leads straight into a longer one.
+            where=LoginThrottle.locked_until <= at,
         )
-        .returning(LoginThrottle.failure_count, LoginThrottle.lock_count)
+        .returning(LoginThrottle.failure_count)
     )
-    failure_count, lock_count = session.execute(statement).one()
-    if failure_count < threshold:
+    row = session.execute(statement).first()
+    return row is not None and row[0] <= threshold
+
+
+def record_failure(session: Session, digest: str, at: int) -> int | None:
+    """Lock the username if its failures reached the threshold.
+
+    Returns the end of the lock this failure started, or None.
+    """
+    config = current_app.config
+    row = session.execute(
+        select(LoginThrottle.failure_count, LoginThrottle.lock_count).where(
+            LoginThrottle.username_digest == digest
+        )
+    ).first()
+    if row is None or row[0] < config["AUTHSERVER_LOCKOUT_THRESHOLD"]:
         return None
 
-    duration = min(
+    lock_count = row[1]
+    locked_until: int = at + min(
         config["AUTHSERVER_LOCKOUT_BASE_SECONDS"] * 2**lock_count,
         config["AUTHSERVER_LOCKOUT_MAX_SECONDS"],
     )
-    row = session.get(LoginThrottle, digest)
-    if row is None:
-        return None
-    row.failure_count = 0
-    row.lock_count = lock_count + 1
-    row.locked_until = at + duration
-    return row.locked_until
+    # The condition on lock_count lets only one of several concurrent
+    # failures start the lock.
+    result = session.execute(
+        update(LoginThrottle)
+        .where(
+            LoginThrottle.username_digest == digest,
+            LoginThrottle.lock_count == lock_count,
+        )
+        .values(failure_count=0, lock_count=lock_count + 1, locked_until=locked_until)
+        .execution_options(synchronize_session=False)
+    )
+    return locked_until if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def clear(session: Session, digest: str) -> bool:

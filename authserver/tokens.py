@@ -9,11 +9,13 @@ this module on the request's raw connection instead.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Update
 from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -146,12 +148,15 @@ def issue_first_token(
     issued_at: int,
     *,
     include_refresh_token: bool,
-) -> tuple[IssuedToken, int]:
+    guards: Sequence[Update] = (),
+) -> IssuedToken | None:
     """Start a token family for a grant that is not a refresh.
 
-    Returns the issued pair and the new family's id. The pair is prepared,
-    and a JWT signed, before anything is written, because signing may
-    need to store the first signing key in a transaction of its own.
+    The pair is prepared, and a JWT signed, before anything is written,
+    because signing may need to store the first signing key in a
+    transaction of its own. Then each of ``guards`` runs and must change
+    exactly one row; if one does not, nothing is issued and None is
+    returned.
     """
     family = FamilyRef(
         id=0,
@@ -168,6 +173,11 @@ def issue_first_token(
         include_refresh_token=include_refresh_token,
     )
 
+    for guard in guards:
+        result = session.execute(guard.execution_options(synchronize_session=False))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+
     row = TokenFamily(
         client_id=client.id,
         user_id=family.user_id,
@@ -180,7 +190,7 @@ def issue_first_token(
     session.flush()
     issued.values["family_id"] = row.id
     session.execute(insert(Token).values(**issued.values))
-    return issued, row.id
+    return issued
 
 
 def find_by_access_token(session: Session, access_token: str) -> Token | None:

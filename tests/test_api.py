@@ -58,7 +58,7 @@ def test_me_accepts_refreshed_token(client, oauth_client, get_token):
     assert response.status_code == 200
 
 
-# Requests without a token: RFC 6750 section 3.1 asks for no error code.
+# Requests without a token: RFC 6750 section 3.1 says to send no error code.
 
 NO_TOKEN_HEADERS = [
     pytest.param({}, id="no-header"),
@@ -69,7 +69,7 @@ NO_TOKEN_HEADERS = [
 
 @pytest.mark.parametrize("headers", NO_TOKEN_HEADERS)
 def test_me_without_token_is_401(client, headers):
-    """RFC 6750 section 3: a request without a token is answered 401."""
+    """RFC 6750 section 3: a request without a token gets 401."""
     response = client.get(ME_URL, headers=headers)
 
     assert response.status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import shutil
 
 import pytest
@@ -31,6 +32,13 @@ POLICY_VIOLATIONS = [
 
 def invoke(runner, *args: str, input: str | None = None):
     return runner.invoke(args=list(args), input=input)
+
+
+def invoke_ok(runner, *args: str, input: str | None = None):
+    """Run a command that a test needs to succeed before it checks anything."""
+    result = invoke(runner, *args, input=input)
+    assert result.exit_code == 0, result.output
+    return result
 
 
 def create_client_json(runner, *extra: str) -> dict:
@@ -108,7 +116,7 @@ def test_db_downgrade_base_drops_tables(app, runner):
 
 def test_db_downgrade_base_clears_revision(runner):
     try:
-        invoke(runner, "db", "downgrade", "base")
+        invoke_ok(runner, "db", "downgrade", "base")
 
         result = invoke(runner, "db", "current")
 
@@ -121,7 +129,7 @@ def test_db_downgrade_base_clears_revision(runner):
 def test_db_upgrade_after_downgrade_restores_tables(app, runner):
     expected = table_names(app)
     try:
-        invoke(runner, "db", "downgrade", "base")
+        invoke_ok(runner, "db", "downgrade", "base")
 
         result = invoke(runner, "db", "upgrade")
 
@@ -178,6 +186,20 @@ def test_clients_create_auth_method_restricts_client(runner):
     data = create_client_json(runner, "--auth-method", "client_secret_post")
 
     assert data["token_endpoint_auth_methods"] == ["client_secret_post"]
+
+
+def test_clients_create_id_never_starts_with_dash(monkeypatch, runner):
+    real_token_urlsafe = secrets.token_urlsafe
+
+    def token_urlsafe(nbytes: int) -> str:
+        value = real_token_urlsafe(nbytes)
+        return "-" + value[1:] if nbytes == 16 else value
+
+    monkeypatch.setattr(secrets, "token_urlsafe", token_urlsafe)
+    data = create_client_json(runner)
+
+    assert not data["client_id"].startswith("-")
+    assert invoke(runner, "clients", "show", data["client_id"]).exit_code == 0
 
 
 def test_clients_create_client_can_get_token(client, runner, user):
@@ -247,7 +269,7 @@ def test_clients_list_json_has_one_line_per_client(runner):
     ],
 )
 def test_clients_listing_hides_secret(app, runner, command):
-    """RFC 6749 section 10.1: a client secret is shown only when issued."""
+    """RFC 6819 section 5.1.4.1.3: a secret kept only as a digest is never listed."""
     data = create_client_json(runner)
     digest = get_client_row(app, data["client_id"]).secret_digest
     if command[-1] == "show":
@@ -287,8 +309,8 @@ def test_clients_disable_marks_client_disabled(runner):
     result = invoke(runner, "clients", "disable", data["client_id"])
 
     assert result.exit_code == 0, result.output
-    shown = invoke(runner, "clients", "show", data["client_id"])
-    assert "active: False" in shown.stdout
+    description = invoke(runner, "clients", "show", data["client_id"])
+    assert "active: False" in description.stdout
 
 
 def test_clients_disable_revokes_tokens(client, runner, user):
@@ -303,7 +325,7 @@ def test_clients_disable_revokes_tokens(client, runner, user):
 def test_clients_disable_rejects_client(client, runner, user):
     data = create_client_json(runner)
 
-    invoke(runner, "clients", "disable", data["client_id"])
+    invoke_ok(runner, "clients", "disable", data["client_id"])
 
     response = request_token(client, data["client_id"], data["client_secret"])
     assert response.status_code == 401
@@ -311,7 +333,7 @@ def test_clients_disable_rejects_client(client, runner, user):
 
 def test_clients_enable_restores_client(client, runner, user):
     data = create_client_json(runner)
-    invoke(runner, "clients", "disable", data["client_id"])
+    invoke_ok(runner, "clients", "disable", data["client_id"])
 
     result = invoke(runner, "clients", "enable", data["client_id"])
 
@@ -423,7 +445,7 @@ def test_users_create_prompt_does_not_echo_password(runner):
 
 
 def test_users_create_has_no_password_option(app, runner):
-    """RFC 6819 section 5.1.4.1.3: passwords stay out of command lines."""
+    """A password given as an argument would show in the process list."""
     result = invoke(runner, "users", "create", "bob", "--password", PASSWORD)
 
     assert result.exit_code == 2
@@ -432,7 +454,7 @@ def test_users_create_has_no_password_option(app, runner):
 
 
 def test_users_create_normalizes_username(app, runner):
-    invoke(runner, "users", "create", " BOB ", "--password-stdin", input=PASSWORD)
+    invoke_ok(runner, "users", "create", " BOB ", "--password-stdin", input=PASSWORD)
 
     assert get_user_row(app, "bob") is not None
 
@@ -527,7 +549,7 @@ def test_users_disable_revokes_tokens(runner, get_token, user):
 
 
 def test_users_enable_restores_user(client, oauth_client, runner, user):
-    invoke(runner, "users", "disable", user)
+    invoke_ok(runner, "users", "disable", user)
 
     result = invoke(runner, "users", "enable", user)
 
@@ -552,7 +574,7 @@ def test_users_set_password_accepts_new_password(client, oauth_client, runner, u
 
 
 def test_users_set_password_rejects_old_password(client, oauth_client, runner, user):
-    invoke(
+    invoke_ok(
         runner, "users", "set-password", user, "--password-stdin", input=NEW_PASSWORD
     )
 
@@ -653,7 +675,7 @@ def test_script_db_current_shows_head(app, config):
 
 
 def test_script_clients_list_hides_secret(script_config):
-    """RFC 6749 section 10.1: a client secret is shown only when issued."""
+    """RFC 6819 section 5.1.4.1.3: a secret kept only as a digest is never listed."""
     created = run_cli(
         script_config,
         "clients",

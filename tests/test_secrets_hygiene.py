@@ -162,7 +162,7 @@ def authserver_output() -> Iterator[io.StringIO]:
 def test_logs_records_contain_no_secrets(
     all_loggers_at_debug, client, oauth_client, user
 ):
-    """RFC 6819 section 5.1.4.1.1: credentials are kept out of logs."""
+    """RFC 6749 sections 10.3 and 10.4: tokens stay confidential, logs included."""
     secrets = run_flow_in_process(client, oauth_client, user)
 
     records = all_loggers_at_debug.records
@@ -176,7 +176,7 @@ def test_logs_records_contain_no_secrets(
 def test_logs_authserver_output_contains_no_secrets(
     authserver_output, client, oauth_client, user
 ):
-    """RFC 6819 section 5.1.4.1.1: credentials are kept out of logs."""
+    """RFC 6749 sections 10.3 and 10.4: tokens stay confidential, logs included."""
     secrets = run_flow_in_process(client, oauth_client, user)
 
     output = authserver_output.getvalue()
@@ -186,7 +186,7 @@ def test_logs_authserver_output_contains_no_secrets(
 
 
 def test_logs_server_output_contains_no_secrets(config, tmp_path, oauth_client, user):
-    """RFC 6819 section 5.1.4.1.1: credentials are kept out of logs."""
+    """RFC 6749 sections 10.3 and 10.4: tokens stay confidential, logs included."""
     log_path = tmp_path / "server.log"
 
     with live_server(config, workers=1, log_path=log_path) as base_url:

@@ -328,13 +328,13 @@ def test_token_unknown_user_is_invalid_grant(client, oauth_client, user):
     assert response.get_json()["error"] == "invalid_grant"
 
 
-def without_date(headers: Any) -> list[tuple[str, str]]:
-    return sorted(
-        (k, v) for k, v in headers.items() if k.lower() not in ("date", "x-request-id")
-    )
+def get_stable_headers(headers: Any) -> list[tuple[str, str]]:
+    """Return the headers that do not change from one response to the next."""
+    varying = ("date", "x-request-id")
+    return sorted((k, v) for k, v in headers.items() if k.lower() not in varying)
 
 
-def test_token_unknown_user_answers_like_wrong_password(client, oauth_client, user):
+def test_token_unknown_user_matches_wrong_password(client, oauth_client, user):
     """RFC 6749 section 10.10: the response does not reveal which users exist."""
     wrong = client.post(
         TOKEN_URL,
@@ -346,12 +346,13 @@ def test_token_unknown_user_answers_like_wrong_password(client, oauth_client, us
     )
 
     assert unknown.status_code == wrong.status_code
-    assert without_date(unknown.headers) == without_date(wrong.headers)
+    assert get_stable_headers(unknown.headers) == get_stable_headers(wrong.headers)
     assert unknown.get_data() == wrong.get_data()
 
 
 def test_token_disabled_user_is_invalid_grant(client, oauth_client, user, runner):
-    runner.invoke(args=["users", "disable", user])
+    result = runner.invoke(args=["users", "disable", user])
+    assert result.exit_code == 0, result.output
 
     response = client.post(
         TOKEN_URL, data=password_form(user), headers=oauth_client.basic
@@ -428,7 +429,7 @@ def test_token_bad_basic_auth_challenges_basic(client, oauth_client, user, make_
     assert response.headers["WWW-Authenticate"].startswith("Basic ")
 
 
-def test_token_unknown_client_answers_like_wrong_secret(client, oauth_client, user):
+def test_token_unknown_client_matches_wrong_secret(client, oauth_client, user):
     """RFC 6749 section 5.2: one response for an unknown client and a bad secret."""
     wrong = client.post(
         TOKEN_URL, data=password_form(user), headers=wrong_secret(oauth_client)
@@ -437,7 +438,7 @@ def test_token_unknown_client_answers_like_wrong_secret(client, oauth_client, us
         TOKEN_URL, data=password_form(user), headers=unknown_client(oauth_client)
     )
 
-    assert without_date(unknown.headers) == without_date(wrong.headers)
+    assert get_stable_headers(unknown.headers) == get_stable_headers(wrong.headers)
     assert unknown.get_data() == wrong.get_data()
 
 
@@ -450,7 +451,8 @@ def test_token_no_client_authentication_is_invalid_client(client, oauth_client, 
 
 
 def test_token_disabled_client_is_invalid_client(client, oauth_client, user, runner):
-    runner.invoke(args=["clients", "disable", oauth_client.client_id])
+    result = runner.invoke(args=["clients", "disable", oauth_client.client_id])
+    assert result.exit_code == 0, result.output
 
     response = client.post(
         TOKEN_URL, data=password_form(user), headers=oauth_client.basic

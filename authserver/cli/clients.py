@@ -104,7 +104,7 @@ def create_command(
         auth_methods = auth_method or " ".join(CONFIDENTIAL_AUTH_METHODS)
 
     client = Client(
-        client_id=secrets.token_urlsafe(16),
+        client_id=generate_client_id(),
         name=name,
         secret_digest=digest_secret(secret) if secret else None,
         grant_types=" ".join(dict.fromkeys(grant_types)),
@@ -219,6 +219,18 @@ def rotate_secret_command(client_id: str, overlap: int, as_json: bool) -> None:
     client.secret_digest = digest_secret(secret)
     session.commit()
     _print_credentials(client, secret, as_json)
+
+
+def generate_client_id() -> str:
+    """Return a new random client id of 128 bits, URL-safe base64 encoded.
+
+    The id never starts with "-", which the admin commands would read as
+    an option rather than as the CLIENT_ID argument.
+    """
+    client_id = secrets.token_urlsafe(16)
+    if client_id.startswith("-"):
+        client_id = "_" + client_id[1:]
+    return client_id
 
 
 def _validate_scopes(value: str, option: str) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import grants
 
 from authserver import events
 from authserver.db import get_session
 from authserver.grants.common import check_client_grant
 from authserver.grants.common import get_lifetimes
+from authserver.grants.common import guard_client
 from authserver.grants.common import resolve_scope
 from authserver.security import now
 from authserver.tokens import issue_first_token
@@ -38,7 +40,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         lifetimes = get_lifetimes(client)
         at = now()
 
-        issued, family_id = issue_first_token(
+        issued = issue_first_token(
             session,
             client,
             None,
@@ -46,13 +48,17 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
             lifetimes,
             at,
             include_refresh_token=False,
+            guards=[guard_client(client)],
         )
+        if issued is None:
+            session.rollback()
+            raise InvalidClientError("Client authentication failed.", status_code=401)
         session.commit()
         events.log_event(
             "token_issued",
             client_id=client.client_id,
             user_id=None,
             grant_type=self.GRANT_TYPE,
-            family_id=family_id,
+            family_id=issued.values["family_id"],
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidScopeError
 from authlib.oauth2.rfc6749 import UnauthorizedClientError
 from flask import current_app
+from sqlalchemy import Update
+from sqlalchemy import or_
+from sqlalchemy import update
 
+from authserver.models import Client
 from authserver.tokens import Lifetimes
-
-if TYPE_CHECKING:
-    from authserver.models import Client
 
 #: Client authentication methods of RFC 6749 section 2.3 and RFC 7591
 #: section 2 that the token endpoint accepts; each client narrows this list.
@@ -28,6 +28,30 @@ def check_client_grant(client: Client, grant_type: str) -> None:
         raise UnauthorizedClientError(
             f"The client is not allowed the grant type {grant_type!r}."
         )
+
+
+def guard_client(client: Client) -> Update:
+    """Return an UPDATE that matches only while ``client`` is unchanged.
+
+    Run first in the transaction that issues tokens, it takes the row lock
+    that ``clients disable`` and ``clients rotate-secret`` need, so either
+    they see the new tokens and revoke them, or the tokens are not issued.
+    A rotation with an overlap keeps the loaded secret as the previous one
+    and still matches.
+    """
+    loaded = client.secret_digest
+    return (
+        update(Client)
+        .where(
+            Client.id == client.id,
+            Client.is_active,
+            or_(
+                Client.secret_digest.is_not_distinct_from(loaded),
+                Client.previous_secret_digest.is_not_distinct_from(loaded),
+            ),
+        )
+        .values(is_active=Client.is_active)
+    )
 
 
 def resolve_scope(client: Client, requested: str | None) -> str:

@@ -11,7 +11,9 @@ from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import grants
 from flask import current_app
+from sqlalchemy import Update
 from sqlalchemy import select
+from sqlalchemy import update
 
 from authserver import events
 from authserver import throttle
@@ -19,6 +21,7 @@ from authserver.db import get_session
 from authserver.grants.common import TOKEN_ENDPOINT_AUTH_METHODS
 from authserver.grants.common import check_client_grant
 from authserver.grants.common import get_lifetimes
+from authserver.grants.common import guard_client
 from authserver.grants.common import resolve_scope
 from authserver.models import User
 from authserver.passwords import UsernameError
@@ -68,6 +71,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     def authenticate_user(self, username: str, password: str) -> User:
         """Return the active user with these credentials.
 
+        The attempt is counted before the bcrypt check, so that concurrent
+        guesses cannot exceed the lockout threshold.
+
         :raises InvalidGrantError: the credentials do not match an active
             user, or the username is locked after repeated failures.
         """
@@ -83,11 +89,16 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             key = None
         digest = throttle.get_username_digest(username if key is None else key)
 
-        if throttle.get_locked_until(session, digest, at) is not None:
+        allowed = throttle.begin_attempt(session, digest, at)
+        if not allowed:
+            locked_until = throttle.record_failure(session, digest, at)
+            session.commit()
             events.log_event(
                 "password_grant_locked", logging.WARNING, client_id=client_id
             )
+            self._log_lock(client_id, None, locked_until, at)
             raise InvalidGrantError(INVALID_CREDENTIALS)
+        session.commit()
 
         user = None
         if key is not None:
@@ -99,8 +110,8 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             self._fail(session, digest, at, client_id, user.id)
 
         throttle.clear(session, digest)
-        _rehash_if_needed(user, password, at)
         session.commit()
+        self.request.password = password
         events.log_event(
             "password_grant_succeeded", client_id=client_id, user_id=user.id
         )
@@ -122,6 +133,12 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             client_id=client_id,
             user_id=user_id,
         )
+        self._log_lock(client_id, user_id, locked_until, at)
+        raise InvalidGrantError(INVALID_CREDENTIALS)
+
+    def _log_lock(
+        self, client_id: str, user_id: int | None, locked_until: int | None, at: int
+    ) -> None:
         if locked_until is not None:
             events.log_event(
                 "username_locked",
@@ -130,17 +147,27 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
                 user_id=user_id,
                 locked_seconds=locked_until - at,
             )
-        raise InvalidGrantError(INVALID_CREDENTIALS)
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[Any]]:
-        """Start a token family and issue its first pair."""
+        """Start a token family and issue its first pair.
+
+        The transaction first re-checks, by conditional UPDATEs, that the
+        user still has the verified password and is active and that the
+        client is unchanged. An operator's password reset, disable or
+        secret rotation that commits while this request runs then either
+        makes it fail or sees and revokes the family it creates.
+        """
         session = get_session()
         client = self.request.client
         user = self.request.user
         lifetimes = get_lifetimes(client)
         at = now()
 
-        issued, family_id = issue_first_token(
+        guards = [
+            _guard_user(user, self.request.password, at),
+            guard_client(client),
+        ]
+        issued = issue_first_token(
             session,
             client,
             user,
@@ -148,23 +175,34 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             lifetimes,
             at,
             include_refresh_token=client.check_grant_type("refresh_token"),
+            guards=guards,
         )
+        if issued is None:
+            session.rollback()
+            raise InvalidGrantError(INVALID_CREDENTIALS)
         session.commit()
         events.log_event(
             "token_issued",
             client_id=client.client_id,
             user_id=user.id,
             grant_type=self.GRANT_TYPE,
-            family_id=family_id,
+            family_id=issued.values["family_id"],
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER
 
 
-def _rehash_if_needed(user: User, password: str, at: int) -> None:
-    # A changed AUTHSERVER_BCRYPT_ROUNDS takes effect at each user's next
-    # successful sign-in, the only time the clear password is known.
+def _guard_user(user: User, password: str, at: int) -> Update:
+    # The UPDATE matches only if the hash is still the one the password was
+    # checked against. A changed AUTHSERVER_BCRYPT_ROUNDS takes effect here,
+    # at the user's next sign-in, the only time the clear password is known.
+    statement = update(User).where(
+        User.id == user.id,
+        User.password_hash == user.password_hash,
+        User.is_active,
+    )
     rounds = current_app.config["AUTHSERVER_BCRYPT_ROUNDS"]
-    if get_hash_rounds(user.password_hash) != rounds:
-        user.password_hash = hash_password(password)
-        user.updated_at = at
-        logger.info("Rehashed the password of user %s at cost %s", user.id, rounds)
+    if get_hash_rounds(user.password_hash) == rounds:
+        return statement.values(password_hash=User.password_hash)
+
+    logger.info("Rehashing the password of user %s at cost %s", user.id, rounds)
+    return statement.values(password_hash=hash_password(password), updated_at=at)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from authserver.db import Base
+from authserver.db import UnixTime
 
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
 PUBLIC_AUTH_METHOD = "none"
@@ -32,7 +33,7 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(200))
     secret_digest: Mapped[str | None] = mapped_column(String(64))
     previous_secret_digest: Mapped[str | None] = mapped_column(String(64))
-    previous_secret_expires_at: Mapped[int | None] = mapped_column(Integer)
+    previous_secret_expires_at: Mapped[int | None] = mapped_column(UnixTime)
     grant_types: Mapped[str] = mapped_column(String(200))
     scope: Mapped[str] = mapped_column(String(1000))
     default_scope: Mapped[str | None] = mapped_column(String(1000))
@@ -41,7 +42,7 @@ class Client(Base):
     refresh_token_lifetime_seconds: Mapped[int | None] = mapped_column(Integer)
     refresh_token_idle_seconds: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(UnixTime)
 
     @property
     def is_public(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from authserver.db import Base
+from authserver.db import UnixTime
 
 
 class SigningKey(Base):
@@ -26,6 +26,6 @@ class SigningKey(Base):
     algorithm: Mapped[str] = mapped_column(String(16))
     encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
     public_jwk: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[int] = mapped_column(Integer)
-    retired_at: Mapped[int | None] = mapped_column(Integer)
-    expires_at: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(UnixTime)
+    retired_at: Mapped[int | None] = mapped_column(UnixTime)
+    expires_at: Mapped[int | None] = mapped_column(UnixTime)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from authserver.db import Base
+from authserver.db import UnixTime
 
 
 class LoginThrottle(Base):
@@ -24,5 +25,5 @@ class LoginThrottle(Base):
     username_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     failure_count: Mapped[int] = mapped_column(Integer, default=0)
     lock_count: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[int] = mapped_column(Integer, default=0)
-    last_failure_at: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[int] = mapped_column(UnixTime, default=0)
+    last_failure_at: Mapped[int] = mapped_column(UnixTime)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from authserver.db import Base
+from authserver.db import UnixTime
 
 # SQLite gives automatic row ids only to INTEGER primary keys.
 TokenId = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,10 +36,10 @@ class TokenFamily(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     scope: Mapped[str] = mapped_column(String(1000))
-    created_at: Mapped[int] = mapped_column(Integer)
-    last_used_at: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[int] = mapped_column(Integer, index=True)
-    revoked_at: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(UnixTime)
+    last_used_at: Mapped[int] = mapped_column(UnixTime)
+    expires_at: Mapped[int] = mapped_column(UnixTime, index=True)
+    revoked_at: Mapped[int | None] = mapped_column(UnixTime)
 
 
 class Token(Base):
@@ -71,9 +72,9 @@ class Token(Base):
     access_token_digest: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     jti: Mapped[str | None] = mapped_column(String(64), unique=True)
-    issued_at: Mapped[int] = mapped_column(Integer)
-    access_token_expires_at: Mapped[int] = mapped_column(Integer)
-    refresh_token_expires_at: Mapped[int | None] = mapped_column(Integer)
-    rotated_at: Mapped[int | None] = mapped_column(Integer)
-    revoked_at: Mapped[int | None] = mapped_column(Integer)
-    access_token_revoked_at: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[int] = mapped_column(UnixTime)
+    access_token_expires_at: Mapped[int] = mapped_column(UnixTime)
+    refresh_token_expires_at: Mapped[int | None] = mapped_column(UnixTime)
+    rotated_at: Mapped[int | None] = mapped_column(UnixTime)
+    revoked_at: Mapped[int | None] = mapped_column(UnixTime)
+    access_token_revoked_at: Mapped[int | None] = mapped_column(UnixTime)

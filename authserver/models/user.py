@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from authserver.db import Base
+from authserver.db import UnixTime
 
 
 class User(Base):
@@ -25,8 +26,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(150), unique=True)
     password_hash: Mapped[str] = mapped_column(String(60))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(UnixTime)
+    updated_at: Mapped[int] = mapped_column(UnixTime)
 
     def get_user_id(self) -> int:
         """Return the id that Authlib stores with issued tokens."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 17:17:33.462273
+Create Date: 2026-12-04 18:09:37.567845
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("secret_digest", sa.String(length=64), nullable=True),
         sa.Column("previous_secret_digest", sa.String(length=64), nullable=True),
-        sa.Column("previous_secret_expires_at", sa.Integer(), nullable=True),
+        sa.Column(
+            "previous_secret_expires_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.Column("grant_types", sa.String(length=200), nullable=False),
         sa.Column("scope", sa.String(length=1000), nullable=False),
         sa.Column("default_scope", sa.String(length=1000), nullable=True),
@@ -34,7 +38,11 @@ def upgrade() -> None:
         sa.Column("refresh_token_lifetime_seconds", sa.Integer(), nullable=True),
         sa.Column("refresh_token_idle_seconds", sa.Integer(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clients")),
         sa.UniqueConstraint("client_id", name=op.f("uq_clients_client_id")),
     )
@@ -43,8 +51,16 @@ def upgrade() -> None:
         sa.Column("username_digest", sa.String(length=64), nullable=False),
         sa.Column("failure_count", sa.Integer(), nullable=False),
         sa.Column("lock_count", sa.Integer(), nullable=False),
-        sa.Column("locked_until", sa.Integer(), nullable=False),
-        sa.Column("last_failure_at", sa.Integer(), nullable=False),
+        sa.Column(
+            "locked_until",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "last_failure_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("username_digest", name=op.f("pk_login_throttles")),
     )
     op.create_table(
@@ -53,9 +69,21 @@ def upgrade() -> None:
         sa.Column("algorithm", sa.String(length=16), nullable=False),
         sa.Column("encrypted_private_key", sa.LargeBinary(), nullable=False),
         sa.Column("public_jwk", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.Integer(), nullable=False),
-        sa.Column("retired_at", sa.Integer(), nullable=True),
-        sa.Column("expires_at", sa.Integer(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "retired_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "expires_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.PrimaryKeyConstraint("kid", name=op.f("pk_signing_keys")),
     )
     op.create_table(
@@ -64,8 +92,16 @@ def upgrade() -> None:
         sa.Column("username", sa.String(length=150), nullable=False),
         sa.Column("password_hash", sa.String(length=60), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sa.Integer(), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("username", name=op.f("uq_users_username")),
     )
@@ -77,10 +113,26 @@ def upgrade() -> None:
         sa.Column("client_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("scope", sa.String(length=1000), nullable=False),
-        sa.Column("created_at", sa.Integer(), nullable=False),
-        sa.Column("last_used_at", sa.Integer(), nullable=False),
-        sa.Column("expires_at", sa.Integer(), nullable=False),
-        sa.Column("revoked_at", sa.Integer(), nullable=True),
+        sa.Column(
+            "created_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "last_used_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "expires_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "revoked_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["client_id"],
             ["clients.id"],
@@ -132,12 +184,36 @@ def upgrade() -> None:
         sa.Column("access_token_digest", sa.String(length=64), nullable=False),
         sa.Column("refresh_token_digest", sa.String(length=64), nullable=True),
         sa.Column("jti", sa.String(length=64), nullable=True),
-        sa.Column("issued_at", sa.Integer(), nullable=False),
-        sa.Column("access_token_expires_at", sa.Integer(), nullable=False),
-        sa.Column("refresh_token_expires_at", sa.Integer(), nullable=True),
-        sa.Column("rotated_at", sa.Integer(), nullable=True),
-        sa.Column("revoked_at", sa.Integer(), nullable=True),
-        sa.Column("access_token_revoked_at", sa.Integer(), nullable=True),
+        sa.Column(
+            "issued_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "access_token_expires_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column(
+            "refresh_token_expires_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "rotated_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "revoked_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column(
+            "access_token_revoked_at",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
         sa.ForeignKeyConstraint(
             ["client_id"],
             ["clients.id"],
