@@ -45,6 +45,14 @@ def _positive(value: int) -> str | None:
     return None if value > 0 else "must be a positive integer"
 
 
+def _lifetime(value: int) -> str | None:
+    # Ten years at most: longer is a mistake, and Unix times must stay in
+    # range when a lifetime is added to them.
+    if 0 < value <= 10 * 365 * 24 * 3600:
+        return None
+    return "must be between 1 second and 10 years"
+
+
 def _non_negative(value: int) -> str | None:
     return None if value >= 0 else "must be zero or a positive integer"
 
@@ -137,20 +145,20 @@ SETTINGS: dict[str, Setting] = {
     "AUTHSERVER_DATABASE_TIMEOUT_SECONDS": Setting(int, 5, _positive),
     "AUTHSERVER_ISSUER": Setting(str, "http://127.0.0.1:5000", _issuer),
     "AUTHSERVER_SCOPES": Setting(dict, DEFAULT_SCOPES, _scope_registry),
-    "AUTHSERVER_ACCESS_TOKEN_LIFETIME_SECONDS": Setting(int, 3600, _positive),
+    "AUTHSERVER_ACCESS_TOKEN_LIFETIME_SECONDS": Setting(int, 3600, _lifetime),
     "AUTHSERVER_ACCESS_TOKEN_FORMAT": Setting(str, "opaque", _one_of("opaque", "jwt")),
     "AUTHSERVER_ACCESS_TOKEN_AUDIENCE": Setting(str, ""),
     "AUTHSERVER_JWT_ALGORITHM": Setting(str, "RS256", _one_of("RS256", "ES256")),
     "AUTHSERVER_REFRESH_TOKEN_LIFETIME_SECONDS": Setting(
-        int, 30 * 24 * 3600, _positive
+        int, 30 * 24 * 3600, _lifetime
     ),
-    "AUTHSERVER_REFRESH_TOKEN_IDLE_SECONDS": Setting(int, 14 * 24 * 3600, _positive),
+    "AUTHSERVER_REFRESH_TOKEN_IDLE_SECONDS": Setting(int, 14 * 24 * 3600, _lifetime),
     "AUTHSERVER_REFRESH_GRACE_SECONDS": Setting(int, 0, _non_negative),
     "AUTHSERVER_BCRYPT_ROUNDS": Setting(int, 12, _bcrypt_rounds),
     "AUTHSERVER_PASSWORD_MIN_LENGTH": Setting(int, 12, _positive),
     "AUTHSERVER_LOCKOUT_THRESHOLD": Setting(int, 5, _positive),
-    "AUTHSERVER_LOCKOUT_BASE_SECONDS": Setting(int, 30, _positive),
-    "AUTHSERVER_LOCKOUT_MAX_SECONDS": Setting(int, 900, _positive),
+    "AUTHSERVER_LOCKOUT_BASE_SECONDS": Setting(int, 30, _lifetime),
+    "AUTHSERVER_LOCKOUT_MAX_SECONDS": Setting(int, 900, _lifetime),
     "AUTHSERVER_RATELIMIT_ENABLED": Setting(bool, True),
     "AUTHSERVER_RATELIMIT_STORAGE_URL": Setting(str, "memory://"),
     "AUTHSERVER_RATELIMIT_PER_CLIENT": Setting(str, "600 per minute", _rate_limit),
@@ -158,6 +166,7 @@ SETTINGS: dict[str, Setting] = {
     "AUTHSERVER_RATELIMIT_KEY_PREFIX": Setting(str, "authserver", _key_prefix),
     "AUTHSERVER_MAX_CONTENT_LENGTH": Setting(int, 16 * 1024, _positive),
     "AUTHSERVER_PROXY_COUNT": Setting(int, 0, _non_negative),
+    "AUTHSERVER_HTTPS_REQUIRED": Setting(bool, True),
     "AUTHSERVER_LOG_FORMAT": Setting(str, "text", _one_of("text", "json")),
     "AUTHSERVER_LOG_LEVEL": Setting(
         str, "INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR")

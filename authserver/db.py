@@ -19,10 +19,14 @@ from sqlalchemy import MetaData
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
+
+from authserver.config import ConfigError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -191,10 +195,18 @@ def _create_sqlite_engine(url: str, timeout_seconds: int) -> Engine:
 
 def init_app(app: Flask) -> None:
     """Create the engine for ``app`` and close each request's session."""
-    engine = create_db_engine(
-        app.config["AUTHSERVER_DATABASE_URL"],
-        app.config["AUTHSERVER_DATABASE_TIMEOUT_SECONDS"],
-    )
+    url = app.config["AUTHSERVER_DATABASE_URL"]
+    try:
+        engine = create_db_engine(
+            url, app.config["AUTHSERVER_DATABASE_TIMEOUT_SECONDS"]
+        )
+    except (ArgumentError, NoSuchModuleError, ValueError) as e:
+        # The message names the setting but not the URL, which may hold a
+        # password.
+        raise ConfigError(
+            "AUTHSERVER_DATABASE_URL is not a valid SQLAlchemy URL:"
+            f" {type(e).__name__}."
+        ) from None
     app.extensions["authserver.engine"] = engine
     app.extensions["authserver.sessionmaker"] = sessionmaker(
         engine, expire_on_commit=False

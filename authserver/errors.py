@@ -14,6 +14,7 @@ from flask import jsonify
 from flask import request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
@@ -94,6 +95,11 @@ def handle_unexpected_error(error: Exception) -> Response:
     """Log an unexpected failure and answer 500 without details."""
     if isinstance(error, HTTPException):
         return handle_http_error(error)
+    if type(error).__module__.startswith("gunicorn.http"):
+        # gunicorn raises its parse errors, such as a malformed chunk size,
+        # only when the view reads the body.
+        logger.warning("Malformed request body: %s", type(error).__name__)
+        return handle_http_error(BadRequest("The request body is malformed."))
     logger.exception("Unexpected error while handling the request")
     response = jsonify(
         error="server_error",

@@ -26,9 +26,18 @@ class TextFormatter(logging.Formatter):
         if not details:
             return line
         pairs = " ".join(
-            f"{key}={value}" for key, value in details.items() if key != "event"
+            f"{key}={_quote(value)}" for key, value in details.items() if key != "event"
         )
         return f"{line} {pairs}" if pairs else line
+
+
+def _quote(value: Any) -> str:
+    # A value with spaces, quotes, "=" or control characters is written as
+    # a JSON string, so that no value can end the line or forge a field.
+    text = str(value)
+    if text and all(c.isprintable() and c not in ' "=' for c in text):
+        return text
+    return json.dumps(text)
 
 
 class JSONFormatter(logging.Formatter):

@@ -97,6 +97,9 @@ def _create_limiter(app: Flask) -> Limiter:
                 key_function=get_client_key,
                 scope="client",
                 exempt_when=_is_exempt_from_client_limit,
+                # Only requests whose client authenticated count, so that
+                # anyone who knows a client id cannot use up its limit.
+                deduct_when=_is_authenticated_response,
             ),
             Limit(
                 app.config["AUTHSERVER_RATELIMIT_PER_ADDRESS"],
@@ -160,6 +163,12 @@ def get_address_key() -> str:
 
 def _is_token_request() -> bool:
     return request.endpoint == TOKEN_ENDPOINT and request.method == "POST"
+
+
+def _is_authenticated_response(response: Response) -> bool:
+    # The token endpoint answers every failed client authentication with
+    # 401 invalid_client.
+    return response.status_code != 401
 
 
 def _is_exempt_from_client_limit() -> bool:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import unquote
 
+from authlib.common.security import is_secure_transport
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -69,11 +70,20 @@ class FormRequest(OAuth2Request):
     """An OAuth request whose parameters come from the form body only."""
 
     def __init__(self) -> None:
-        super().__init__(
-            method=flask_request.method,
-            uri=flask_request.url,
-            headers=flask_request.headers,
-        )
+        # Authlib's constructor raises InsecureTransportError, which no
+        # handler turns into an OAuth error; validate_form_request checks
+        # the transport instead. The constructor sets these fields too.
+        self.method = flask_request.method
+        self.uri = flask_request.url
+        self.headers = flask_request.headers
+        self._body = None
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
         self.payload = FormPayload(flask_request.form)
         self.scope: str = ""
 
@@ -149,6 +159,14 @@ def validate_form_request() -> None:
         parameter appears more than once, or a name or value contains a
         NUL character.
     """
+    if current_app.config["AUTHSERVER_HTTPS_REQUIRED"] and not is_secure_transport(
+        flask_request.url
+    ):
+        # RFC 6749 sections 2.3.1 and 3.2 require TLS at these endpoints.
+        raise InvalidRequestError(
+            "The request must use HTTPS. Behind a TLS-terminating proxy,"
+            " set AUTHSERVER_PROXY_COUNT so that its X-Forwarded-Proto counts."
+        )
     if flask_request.mimetype != FORM_CONTENT_TYPE:
         raise InvalidRequestError(
             f"The request body must be of type {FORM_CONTENT_TYPE}."
@@ -159,9 +177,16 @@ def validate_form_request() -> None:
     # raises RequestEntityTooLarge (413) if the body went on past the limit.
     if flask_request.content_length is None:
         flask_request.stream.read(1)
-    if "Authorization" in flask_request.headers and "client_secret" in form:
+    header = flask_request.headers.get("Authorization")
+    if header and "client_secret" in form:
         raise InvalidRequestError(
             "The request uses more than one client authentication method."
+        )
+    basic = parse_basic_authorization(header)
+    if basic and "client_id" in form and form["client_id"] != basic[0]:
+        raise InvalidRequestError(
+            "The client_id parameter names another client than the"
+            " Authorization header."
         )
     for key in form:
         if len(form.getlist(key)) > 1:
@@ -244,11 +269,16 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
 
 
 def _claimed_client_id() -> str | None:
+    # Only the id of a registered client is logged: the claimed value is
+    # attacker-chosen text, and a client that swapped its id and secret
+    # would otherwise write its secret to the log.
     credentials = parse_basic_authorization(flask_request.headers.get("Authorization"))
-    if credentials is not None:
-        return credentials[0][:64]
-    client_id = flask_request.form.get("client_id")
-    return client_id[:64] if client_id else None
+    claimed = credentials[0] if credentials else flask_request.form.get("client_id")
+    if not claimed or len(claimed) > 64:
+        return None
+    if sql.fetch_one(FIND_CLIENT, {"client_id": claimed}) is None:
+        return None
+    return claimed
 
 
 def init_app(app: Flask) -> None:

@@ -33,7 +33,6 @@ from tests.conftest import RegisteredClient
 from tests.conftest import base_config
 from tests.conftest import migrate
 from tests.live import live_server
-from tests.live import run_cli
 
 MAX_CONTENT_LENGTH = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -105,19 +104,29 @@ def register_client(config: dict[str, Any], *grant_types: str) -> RegisteredClie
     command += ["--scope", "profile email"]
     for grant_type in grant_types or ("password", "refresh_token"):
         command += ["--grant-type", grant_type]
-    result = run_cli(config, *command)
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    output = run_command(config, command)
+    data = json.loads(output)
     return RegisteredClient(data["client_id"], data["client_secret"])
 
 
 def register_user(config: dict[str, Any], username: str = "alice") -> str:
     """Create a user whose password is ``PASSWORD``."""
-    result = run_cli(
-        config, "users", "create", username, "--password-stdin", input=PASSWORD
-    )
-    assert result.returncode == 0, result.stderr
+    command = ["users", "create", username, "--password-stdin"]
+    run_command(config, command, input=PASSWORD + "\n")
     return username
+
+
+def run_command(
+    config: dict[str, Any], command: list[str], input: str | None = None
+) -> str:
+    """Run an admin command in this process, which is faster than a new one."""
+    app = create_app(config)
+    try:
+        result = app.test_cli_runner().invoke(args=command, input=input)
+    finally:
+        app.extensions["authserver.engine"].dispose()
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 @dataclass
@@ -152,7 +161,7 @@ def send_raw(live: LiveServer, data: bytes) -> http.client.HTTPResponse:
     """Send ``data`` as the whole request and return the parsed response.
 
     The socket stays open for writing, so a response proves that the
-    server answered without waiting for the rest of the body.
+    server responded without waiting for the rest of the body.
     """
     sock = socket.create_connection(live.address, timeout=TIMEOUT_SECONDS)
     sock.sendall(data)
@@ -198,7 +207,7 @@ def basic_bytes(raw: bytes) -> dict[str, str]:
 
 
 def assert_oauth_error(response: Any, *statuses: int) -> str:
-    """Check an RFC 6749 section 5.2 error answer; return its code."""
+    """Check an RFC 6749 section 5.2 error response and return its code."""
     assert response.status_code in statuses, response.get_data()
     assert response.mimetype == "application/json"
     error: str = response.get_json()["error"]

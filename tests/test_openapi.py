@@ -14,7 +14,7 @@ from authserver.api.openapi import get_description
 
 ROOT = Path(__file__).resolve().parent.parent
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-# Flask adds HEAD to every GET route and answers OPTIONS on every route.
+# Flask adds HEAD to every GET route and handles OPTIONS on every route.
 IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 
 

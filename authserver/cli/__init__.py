@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 from flask.cli import FlaskGroup
+from sqlalchemy.exc import SQLAlchemyError
 
 from authserver.config import ConfigError
 
@@ -71,6 +72,12 @@ def main() -> None:
         sys.exit(e.exit_code)
     except click.Abort:
         click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except SQLAlchemyError as e:
+        # A command cannot reach or use the database; the driver's message
+        # says why, on one line.
+        reason = _join_lines(str(getattr(e, "orig", None) or e))
+        click.echo(f"Error: the database call failed: {reason}", err=True)
         sys.exit(1)
 
 

@@ -21,6 +21,9 @@ from authserver.security import generate_secret
 from authserver.security import now
 
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
+#: Ten years: longer lifetimes are mistakes, and would not fit the columns.
+MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
+MAX_NAME_LENGTH = 200
 
 
 @click.group("clients")
@@ -29,7 +32,13 @@ def clients_group() -> None:
 
 
 @clients_group.command("create")
-@click.option("--name", required=True, help="A name for operators to recognise.")
+@click.option(
+    "--name",
+    required=True,
+    type=click.STRING,
+    callback=lambda _ctx, _param, value: _validate_name(value),
+    help="A name for operators to recognise, 1 to 200 characters.",
+)
 @click.option(
     "--grant-type",
     "grant_types",
@@ -61,12 +70,12 @@ def clients_group() -> None:
 )
 @click.option(
     "--refresh-lifetime",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_LIFETIME_SECONDS),
     help="Absolute refresh token lifetime in seconds for this client.",
 )
 @click.option(
     "--refresh-idle",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_LIFETIME_SECONDS),
     help="Refresh token idle timeout in seconds for this client.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
@@ -192,7 +201,7 @@ def delete_command(client_id: str) -> None:
 @click.argument("client_id")
 @click.option(
     "--overlap",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_LIFETIME_SECONDS),
     default=0,
     show_default=True,
     help="Seconds during which the old secret stays valid. With 0, every"
@@ -231,6 +240,16 @@ def generate_client_id() -> str:
     if client_id.startswith("-"):
         client_id = "_" + client_id[1:]
     return client_id
+
+
+def _validate_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise click.BadParameter(
+            f"must be 1 to {MAX_NAME_LENGTH} printable characters.",
+            param_hint="'--name'",
+        )
+    return name
 
 
 def _validate_scopes(value: str, option: str) -> str:

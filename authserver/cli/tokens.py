@@ -61,7 +61,7 @@ def tokens_group() -> None:
 )
 @click.option(
     "--retention-days",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=36500),
     default=7,
     show_default=True,
     help="Days to keep a family after it expired or was revoked.",
