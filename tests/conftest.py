@@ -2,7 +2,7 @@
 
 Every test that uses ``app`` runs twice, once on a fresh SQLite file and
 once on a PostgreSQL database created for the test run. The PostgreSQL
-server is found through ``AUTHSERVER_TEST_POSTGRES_URL`` (default: the
+server is found through ``TEST_POSTGRES_URL`` (default: the
 local server as user postgres) and the database is dropped at the end.
 """
 
@@ -27,7 +27,7 @@ from flask.testing import FlaskCliRunner
 from authserver import create_app
 
 POSTGRES_SERVER_URL = os.environ.get(
-    "AUTHSERVER_TEST_POSTGRES_URL",
+    "TEST_POSTGRES_URL",
     "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
 )
 SECRET_KEY = "test-secret-key-" + "k" * 32
@@ -54,7 +54,7 @@ def base_config(database_url: str) -> dict[str, Any]:
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Settings in the developer's shell must not leak into tests.
     for name in list(os.environ):
-        if name.startswith("AUTHSERVER_") and not name.startswith("AUTHSERVER_TEST"):
+        if name.startswith("AUTHSERVER_"):
             monkeypatch.delenv(name)
 
 

@@ -37,7 +37,7 @@ def server_env(config: Mapping[str, Any]) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith("AUTHSERVER_") or name.startswith("AUTHSERVER_TEST")
+        if not name.startswith("AUTHSERVER_")
     }
     for name, value in config.items():
         if isinstance(value, dict):
