@@ -58,6 +58,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+#: A pooled PostgreSQL connection idle for longer is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def create_db_engine(url: str, timeout_seconds: int) -> Engine:
     """Create an engine for ``url`` with timeouts on every database call.
 
@@ -94,19 +98,28 @@ def _watch_connections(engine: Engine, limit_seconds: float) -> None:
     watchdog = ConnectionWatchdog(limit_seconds)
 
     @event.listens_for(engine, "checkout")
-    def _check_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    def _check_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         watchdog.arm(dbapi_connection)
+        # A connection returned to the pool a moment ago is alive, and a
+        # ping per request would cost as much as the request's own query.
+        idle = time.monotonic() - record.info.get("checked_in_at", 0.0)
+        if idle < PING_AFTER_IDLE_SECONDS:
+            return
         # This replaces pool_pre_ping, whose ping runs before this event
         # and so outside the watchdog.
         try:
             dbapi_connection.execute("SELECT 1")
+            # End the transaction the ping opened, so that the connection
+            # is handed out idle and its autocommit mode can change.
+            dbapi_connection.rollback()
         except psycopg.Error as e:
             watchdog.disarm(dbapi_connection)
             raise InvalidatePoolError("The pooled connection is broken.") from e
 
     @event.listens_for(engine, "checkin")
-    def _check_in(dbapi_connection: Any, _record: Any) -> None:
+    def _check_in(dbapi_connection: Any, record: Any) -> None:
         watchdog.disarm(dbapi_connection)
+        record.info["checked_in_at"] = time.monotonic()
 
     @event.listens_for(engine, "invalidate")
     def _invalidate(dbapi_connection: Any, _record: Any, _error: Any) -> None:
@@ -212,10 +225,6 @@ def init_app(app: Flask) -> None:
         engine, expire_on_commit=False
     )
     app.teardown_appcontext(_close_session)
-
-    from authserver.sql import close_connection
-
-    app.teardown_appcontext(close_connection)
 
 
 def get_engine() -> Engine:

@@ -333,9 +333,9 @@ INSERT_TOKEN = sql.Query(
 
 
 def revoke_family_now(family_id: int, at: int) -> int:
-    """Revoke a family on the request's raw connection and commit."""
-    sql.rollback()
-    sql.execute_count(REVOKE_FAMILY, {"family_id": family_id, "at": at})
-    count = sql.execute_count(REVOKE_FAMILY_TOKENS, {"family_id": family_id, "at": at})
-    sql.commit()
+    """Revoke a family in a transaction of its own."""
+    parameters = {"family_id": family_id, "at": at}
+    with sql.transaction() as transaction:
+        transaction.execute_count(REVOKE_FAMILY, parameters)
+        count = transaction.execute_count(REVOKE_FAMILY_TOKENS, parameters)
     return count

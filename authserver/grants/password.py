@@ -103,6 +103,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         user = None
         if key is not None:
             user = session.scalar(select(User).where(User.username == key))
+        # Ending the read gives the connection back to the pool, so that
+        # the bcrypt check below does not keep it checked out.
+        session.commit()
         if user is None or not user.is_active:
             check_dummy_password(password)
             self._fail(session, digest, at, client_id, None)

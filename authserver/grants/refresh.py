@@ -158,24 +158,11 @@ class RefreshGrant(grants.RefreshTokenGrant):
             parent_id=record.token_id,
         )
 
-        # The family row is locked first, as revoking a family does, so a
-        # replay racing this refresh waits for it instead of deadlocking,
-        # and then revokes the new pair as well.
-        sql.execute_count(
-            tokens.TOUCH_FAMILY, {"family_id": record.family_id, "at": at}
-        )
-        parameters = {"token_id": record.token_id, "at": at}
-        if record.rotated_at is None:
-            claimed = sql.execute_count(tokens.CLAIM_FOR_ROTATION, parameters)
-        else:
-            # Within the grace period the pair that replaced this token is
-            # revoked and replaced; the family stays valid.
-            claimed = sql.execute_count(tokens.REVOKE_SUCCESSOR, parameters)
-        if claimed != 1:
+        try:
+            with sql.transaction() as transaction:
+                _rotate(transaction, record, issued.values, at)
+        except _RotationLostError:
             self._revoke_for_reuse(client, record, at)
-
-        sql.execute_count(tokens.INSERT_TOKEN, issued.values)
-        sql.commit()
 
         events.log_event(
             "token_refreshed",
@@ -184,6 +171,34 @@ class RefreshGrant(grants.RefreshTokenGrant):
             family_id=record.family_id,
         )
         return 200, issued.to_response(), self.TOKEN_RESPONSE_HEADER
+
+
+class _RotationLostError(Exception):
+    """Another request rotated or revoked the refresh token first."""
+
+
+def _rotate(
+    transaction: sql.Transaction,
+    record: RefreshRecord,
+    values: dict[str, Any],
+    at: int,
+) -> None:
+    # The family row is locked first, as revoking a family does, so a
+    # replay racing this refresh waits for it instead of deadlocking, and
+    # then revokes the new pair as well.
+    transaction.execute_count(
+        tokens.TOUCH_FAMILY, {"family_id": record.family_id, "at": at}
+    )
+    parameters = {"token_id": record.token_id, "at": at}
+    if record.rotated_at is None:
+        claimed = transaction.execute_count(tokens.CLAIM_FOR_ROTATION, parameters)
+    else:
+        # Within the grace period the pair that replaced this token is
+        # revoked and replaced; the family stays valid.
+        claimed = transaction.execute_count(tokens.REVOKE_SUCCESSOR, parameters)
+    if claimed != 1:
+        raise _RotationLostError()
+    transaction.execute_count(tokens.INSERT_TOKEN, values)
 
 
 def _in_grace_period(record: RefreshRecord, at: int) -> bool:
