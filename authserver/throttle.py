@@ -37,15 +37,28 @@ def get_username_digest(username: str) -> str:
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def begin_attempt(session: Session, digest: str, at: int) -> bool:
-    """Count a sign-in attempt before its password is checked.
+def is_locked(session: Session, digest: str, at: int) -> bool:
+    """Return whether a lock on ``digest`` is in force at ``at``."""
+    locked_until = session.scalar(
+        select(LoginThrottle.locked_until).where(
+            LoginThrottle.username_digest == digest
+        )
+    )
+    return locked_until is not None and locked_until > at
 
-    Returns False when the username is locked, or when earlier attempts,
-    possibly still running on other workers, have used up the threshold.
-    Counting before the bcrypt check keeps a burst of concurrent guesses
-    from getting more checks than the threshold allows.
+
+def record_failure(session: Session, digest: str, at: int) -> int | None:
+    """Count a failed attempt; return the end of a lock it starts, if any.
+
+    Attempts that run at the same moment are all checked before any of
+    them is counted, so a burst of concurrent guesses can exceed the
+    threshold by up to the number of requests the servers handle at once.
+    Counting before the check would close that gap, but would also reject
+    correct passwords sent concurrently.
     """
-    threshold = current_app.config["AUTHSERVER_LOCKOUT_THRESHOLD"]
+    config = current_app.config
+    # One statement increments the counter, so concurrent failures on
+    # several workers are all counted.
     insert = _insert_for(session)
     statement = (
         insert(LoginThrottle)
@@ -62,31 +75,13 @@ def begin_attempt(session: Session, digest: str, at: int) -> bool:
                 "failure_count": LoginThrottle.failure_count + 1,
                 "last_failure_at": at,
             },
-            # Attempts during a lock are not counted, so a lock never
-            # leads straight into a longer one.
-            where=LoginThrottle.locked_until <= at,
         )
-        .returning(LoginThrottle.failure_count)
+        .returning(LoginThrottle.failure_count, LoginThrottle.lock_count)
     )
-    row = session.execute(statement).first()
-    return row is not None and row[0] <= threshold
-
-
-def record_failure(session: Session, digest: str, at: int) -> int | None:
-    """Lock the username if its failures reached the threshold.
-
-    Returns the end of the lock this failure started, or None.
-    """
-    config = current_app.config
-    row = session.execute(
-        select(LoginThrottle.failure_count, LoginThrottle.lock_count).where(
-            LoginThrottle.username_digest == digest
-        )
-    ).first()
-    if row is None or row[0] < config["AUTHSERVER_LOCKOUT_THRESHOLD"]:
+    failure_count, lock_count = session.execute(statement).one()
+    if failure_count < config["AUTHSERVER_LOCKOUT_THRESHOLD"]:
         return None
 
-    lock_count = row[1]
     locked_until: int = at + min(
         config["AUTHSERVER_LOCKOUT_BASE_SECONDS"] * 2**lock_count,
         config["AUTHSERVER_LOCKOUT_MAX_SECONDS"],

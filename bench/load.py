@@ -31,7 +31,7 @@ class WrkError(Exception):
 
 @dataclass(frozen=True)
 class WrkResult:
-    """What one wrk run measured."""
+    """The counts and latencies of one wrk run."""
 
     requests: int
     duration_seconds: float
@@ -60,7 +60,8 @@ class WrkResult:
 def check_wrk() -> str:
     """Return the path of wrk.
 
-    :raises WrkError: wrk is not installed; the message says how to install it.
+    :raises WrkError: wrk is not installed; the message gives the install
+        commands.
     """
     path = shutil.which("wrk")
     if path is None:

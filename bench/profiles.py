@@ -33,7 +33,8 @@ class Share:
 def find_py_spy() -> str:
     """Return the path of py-spy, preferring this virtual environment's.
 
-    :raises RuntimeError: py-spy is not installed; the message says how.
+    :raises RuntimeError: py-spy is not installed; the message gives the
+        install command.
     """
     beside = Path(sys.executable).parent / "py-spy"
     if beside.exists():
@@ -47,9 +48,9 @@ def find_py_spy() -> str:
 def start_profiler(pid: int, seconds: int, output: Path) -> subprocess.Popen[bytes]:
     """Start sampling ``pid`` for ``seconds`` into ``output`` (collapsed stacks).
 
-    Sampling is non-blocking, so the worker is never paused; the figures
-    of a profiled run are still lower than those of a plain run, because
-    py-spy takes CPU time from the same cores.
+    Sampling is non-blocking, so the worker is never paused. A profiled
+    run still measures lower figures than a plain one, because py-spy
+    takes CPU time from the same cores.
     """
     command = [
         find_py_spy(),
@@ -71,8 +72,17 @@ def start_profiler(pid: int, seconds: int, output: Path) -> subprocess.Popen[byt
     )
 
 
-def summarise(path: Path, limit: int = 25) -> list[Share]:
-    """Return the functions with the largest inclusive share of samples."""
+#: The frame of every request in the application. Samples without it are
+#: gunicorn's own work: accepting, parsing, writing and closing.
+APPLICATION_FRAME = "Flask.wsgi_app "
+
+
+def summarise(path: Path, limit: int = 25, within: str = "") -> list[Share]:
+    """Return the functions with the largest inclusive share of samples.
+
+    :param within: count only samples with a frame starting with this, so
+        that the shares are of that function's time.
+    """
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     total = 0
@@ -82,6 +92,8 @@ def summarise(path: Path, limit: int = 25) -> list[Share]:
             continue
         count = int(count_text)
         frames = [_name(frame) for frame in stack.split(";")]
+        if within and not any(frame.startswith(within) for frame in frames):
+            continue
         total += count
         for name in set(frames):
             inclusive[name] += count

@@ -33,7 +33,7 @@ function request()
   return wrk.format("POST", nil, headers, body)
 end
 
--- A 200 response whose body holds no refresh token is counted under the
+-- A 200 response whose body contains no refresh token is counted under the
 -- status 0, because the chain of this thread cannot go on from it.
 function response(status, headers, body)
   if status == 200 then

@@ -1,6 +1,6 @@
 """Fill the token tables with many rows, written directly with SQL.
 
-Rows look like the ones the server writes: each family holds a chain of
+Rows look like the ones the server writes: each family contains a chain of
 ``TOKENS_PER_FAMILY`` tokens, the older ones rotated, and every token is
 stored only as HMAC-SHA-256 digests under ``AUTHSERVER_SECRET_KEY``, as
 :func:`authserver.security.digest_secret` computes them.
@@ -78,14 +78,14 @@ def insert_tokens(
         first_family = _next_id(connection, "token_families")
         first_token = _next_id(connection, "tokens")
 
-    kept: list[str] = []
+    clear_tokens: list[str] = []
     batches = _generate_batches(key, owner, count, first_family, first_token, keep)
     if engine.dialect.name == "postgresql":
-        _copy_postgres(engine, batches, kept)
+        _copy_postgres(engine, batches, clear_tokens)
     else:
-        _insert_sqlite(engine, batches, kept)
+        _insert_sqlite(engine, batches, clear_tokens)
     _analyze(engine)
-    return kept
+    return clear_tokens
 
 
 def _next_id(connection: sa.Connection, table: str) -> int:
@@ -111,15 +111,17 @@ def _generate_batches(
     at = int(time.time())
     family_id = first_family
     token_id = first_token
-    made = 0
-    while made < count:
+    generated = 0
+    while generated < count:
         batch = _Batch([], [], [])
-        while made < count and len(batch.tokens) < BATCH_TOKENS:
-            chain = min(TOKENS_PER_FAMILY, count - made)
-            _add_family(batch, key, owner, family_id, token_id, chain, at, made < keep)
+        while generated < count and len(batch.tokens) < BATCH_TOKENS:
+            chain = min(TOKENS_PER_FAMILY, count - generated)
+            _add_family(
+                batch, key, owner, family_id, token_id, chain, at, generated < keep
+            )
             family_id += 1
             token_id += chain
-            made += chain
+            generated += chain
         yield batch
 
 
@@ -177,7 +179,7 @@ def _digest(key: bytes, value: str) -> str:
 
 
 def _copy_postgres(
-    engine: sa.Engine, batches: Iterator[_Batch], kept: list[str]
+    engine: sa.Engine, batches: Iterator[_Batch], clear_tokens: list[str]
 ) -> None:
     families = ", ".join(FAMILY_COLUMNS)
     tokens = ", ".join(TOKEN_COLUMNS)
@@ -192,7 +194,7 @@ def _copy_postgres(
             with cursor.copy(f"COPY tokens ({tokens}) FROM STDIN") as copy:
                 for row in batch.tokens:
                     copy.write_row(row)
-            kept.extend(batch.clear_tokens)
+            clear_tokens.extend(batch.clear_tokens)
         # Explicit ids leave the sequences behind; the server's next insert
         # must not reuse an id.
         for table in ("token_families", "tokens"):
@@ -206,7 +208,7 @@ def _copy_postgres(
 
 
 def _insert_sqlite(
-    engine: sa.Engine, batches: Iterator[_Batch], kept: list[str]
+    engine: sa.Engine, batches: Iterator[_Batch], clear_tokens: list[str]
 ) -> None:
     families = _insert_statement("token_families", FAMILY_COLUMNS)
     tokens = _insert_statement("tokens", TOKEN_COLUMNS)
@@ -217,7 +219,7 @@ def _insert_sqlite(
             cursor.executemany(families, batch.families)
             cursor.executemany(tokens, batch.tokens)
             connection.commit()
-            kept.extend(batch.clear_tokens)
+            clear_tokens.extend(batch.clear_tokens)
     finally:
         connection.close()
 

@@ -141,6 +141,17 @@ def get_published_kids(url: str) -> set[str]:
     return {key["kid"] for key in response.json()["keys"]}
 
 
+def get_current_kid(config: dict[str, Any]) -> str:
+    """Return the kid that ``authserver keys list`` shows as current."""
+    result = run_cli(config, "keys", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    keys = [json.loads(line) for line in result.stdout.splitlines() if line]
+    current = [key["kid"] for key in keys if key["status"] == "current"]
+    assert len(current) == 1, keys
+    kid: str = current[0]
+    return kid
+
+
 def test_refresh_through_other_instance(start_pair, oauth_client, user):
     first, second = start_pair()
     issued = obtain_tokens(first, oauth_client, user)
@@ -241,7 +252,7 @@ def test_key_rotation_seen_by_both(start_pair, shared_config, oauth_client, user
     result = run_cli(shared_config, "keys", "rotate")
 
     assert result.returncode == 0, result.stderr
-    new_kid = result.stdout.split("signing key ", 1)[1].split()[0]
+    new_kid = get_current_kid(shared_config)
     assert new_kid != old_kid
     for url in (first, second):
         token = obtain_tokens(url, oauth_client, user)["access_token"]

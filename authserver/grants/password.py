@@ -71,9 +71,6 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     def authenticate_user(self, username: str, password: str) -> User:
         """Return the active user with these credentials.
 
-        The attempt is counted before the bcrypt check, so that concurrent
-        guesses cannot exceed the lockout threshold.
-
         :raises InvalidGrantError: the credentials do not match an active
             user, or the username is locked after repeated failures.
         """
@@ -89,16 +86,12 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
             key = None
         digest = throttle.get_username_digest(username if key is None else key)
 
-        allowed = throttle.begin_attempt(session, digest, at)
-        if not allowed:
-            locked_until = throttle.record_failure(session, digest, at)
+        if throttle.is_locked(session, digest, at):
             session.commit()
             events.log_event(
                 "password_grant_locked", logging.WARNING, client_id=client_id
             )
-            self._log_lock(client_id, None, locked_until, at)
             raise InvalidGrantError(INVALID_CREDENTIALS)
-        session.commit()
 
         user = None
         if key is not None:
