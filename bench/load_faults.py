@@ -5,7 +5,7 @@ sends password grants, refreshes, API calls, introspections and
 revocations from many concurrent clients, kills one worker with SIGKILL
 during the run, and afterwards checks that:
 
-- no request got a 5xx or 4xx answer (requests in flight on the killed
+- no request got a 5xx or 4xx response (requests in flight on the killed
   worker lose their connection instead, and are counted apart);
 - every token whose issue was answered 200 is in the database;
 - every such token is still usable unless it was revoked, rotated out or
@@ -201,7 +201,7 @@ class Client(threading.Thread):
             "refresh", "POST", "/oauth/token", data=form, auth=self.auth
         )
         if response is None:
-            # The answer was lost, so whether the token rotated is unknown;
+            # The response was lost, so whether the token rotated is unknown;
             # the chain is left alone from here on.
             chain.broken = True
             return
