@@ -9,8 +9,6 @@ live in the database, so every server process sharing it sees them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import TYPE_CHECKING
 
 from flask import current_app
@@ -21,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
 from authserver.models import LoginThrottle
+from authserver.security import digest_secret
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,9 +31,7 @@ def get_username_digest(username: str) -> str:
     The digest is keyed, so the table lists no usernames, and it has a
     fixed length whatever the attacker sends.
     """
-    key: bytes = current_app.extensions["authserver.digest_key"]
-    data = b"login:" + username.encode("utf-8", "surrogatepass")
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return digest_secret("login:" + username)
 
 
 def is_locked(session: Session, digest: str, at: int) -> bool:

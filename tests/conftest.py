@@ -12,8 +12,10 @@ import base64
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
 from authserver import create_app
+from authserver import security
 
 POSTGRES_SERVER_URL = os.environ.get(
     "TEST_POSTGRES_URL",
@@ -62,22 +65,31 @@ def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str]:
-    """Create a PostgreSQL database for this test process; drop it after."""
-    name = f"authserver_test_{_worker_suffix()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def migrated_postgres(prefix: str) -> Iterator[str]:
+    """Create and migrate a PostgreSQL database; yield its URL, then drop it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = sa.make_url(POSTGRES_SERVER_URL).set(database=name)
     database_url = url.render_as_string(hide_password=False)
+    try:
+        migrate(database_url)
+        yield database_url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            )
+        admin.dispose()
 
-    migrate(database_url)
-    yield database_url
 
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """Create a PostgreSQL database for this test process; drop it after."""
+    with migrated_postgres(f"authserver_test_{_worker_suffix()}") as database_url:
+        yield database_url
 
 
 @pytest.fixture(scope="session")
@@ -225,3 +237,77 @@ def get_token(client: FlaskClient, oauth_client: RegisteredClient, user: str):  
         return body
 
     return get
+
+
+@contextmanager
+def create_database(backend: str, directory: Path) -> Iterator[str]:
+    """Create a migrated database that no other test touches; yield its URL.
+
+    :param directory: where the SQLite file goes.
+    """
+    if backend == "sqlite":
+        path = directory / f"authserver-{uuid.uuid4().hex[:8]}.db"
+        url = f"sqlite:///{path}"
+        migrate(url)
+        yield url
+        return
+
+    with migrated_postgres("authserver_live") as database_url:
+        yield database_url
+
+
+def register_client(config: dict[str, Any], *grant_types: str) -> RegisteredClient:
+    """Register a confidential client with ``authserver clients create``."""
+    command = ["clients", "create", "--name", "live", "--json"]
+    command += ["--scope", "profile email"]
+    for grant_type in grant_types or ("password", "refresh_token"):
+        command += ["--grant-type", grant_type]
+    output = run_command(config, command)
+    data = json.loads(output)
+    return RegisteredClient(data["client_id"], data["client_secret"])
+
+
+def register_user(config: dict[str, Any], username: str = "alice") -> str:
+    """Create a user whose password is ``PASSWORD``."""
+    command = ["users", "create", username, "--password-stdin"]
+    run_command(config, command, input=PASSWORD + "\n")
+    return username
+
+
+def run_command(
+    config: dict[str, Any], command: list[str], input: str | None = None
+) -> str:
+    """Run an admin command in this process, which is faster than a new one."""
+    app = create_app(config)
+    try:
+        result = app.test_cli_runner().invoke(args=command, input=input)
+    finally:
+        app.extensions["authserver.engine"].dispose()
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+class Clock:
+    """A frozen Unix clock that a test moves forward by hand."""
+
+    def __init__(self, start: int) -> None:
+        self.time = start
+
+    def __call__(self) -> int:
+        return self.time
+
+    def advance(self, seconds: int) -> None:
+        self.time += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch, app: Flask) -> Clock:
+    """Freeze ``now`` in every authserver module that imported it."""
+    frozen = Clock(security.now())
+    original = security.now
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] != "authserver":
+            continue
+        if getattr(module, "now", None) is original:
+            monkeypatch.setattr(module, "now", frozen)
+    return frozen

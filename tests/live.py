@@ -102,19 +102,20 @@ def live_server(
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, base_url)
+        wait_until_up(process, base_url)
         yield base_url
     finally:
-        _stop(process)
+        stop_process(process)
         if log_path:
             log.close()  # type: ignore[union-attr]
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
+def wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
+    """Wait until ``base_url``/healthz answers 200, or raise RuntimeError."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"The server exited with status {process.returncode}.")
+            raise RuntimeError(f"The process exited with status {process.returncode}.")
         try:
             if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
                 return
@@ -126,7 +127,8 @@ def _wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
     raise RuntimeError(f"The server at {base_url} did not start in time.")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in its own session, with all its children."""
     if process.poll() is not None:
         return
     # gunicorn runs in its own session, so its workers stop with it.

@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
-import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from flask.testing import FlaskCliRunner
 
-from authserver import security
 from tests.conftest import PASSWORD
 from tests.conftest import RegisteredClient
 
 OVERLAP_SECONDS = 60
 NEW_PASSWORD = "a brand new passphrase"
-
-
-class Clock:
-    """A frozen Unix clock that a test moves forward by hand."""
-
-    def __init__(self, start: int) -> None:
-        self.time = start
-
-    def __call__(self) -> int:
-        return self.time
-
-    def advance(self, seconds: int) -> None:
-        self.time += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch, app: Flask) -> Clock:
-    """Freeze ``now`` in every authserver module that imported it."""
-    frozen = Clock(security.now())
-    original = security.now
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] != "authserver":
-            continue
-        if getattr(module, "now", None) is original:
-            monkeypatch.setattr(module, "now", frozen)
-    return frozen
 
 
 def invoke(runner: FlaskCliRunner, *args: str, input: str | None = None) -> str:

@@ -25,10 +25,10 @@ import sqlalchemy as sa
 from tests.conftest import PASSWORD
 from tests.conftest import RegisteredClient
 from tests.conftest import base_config
+from tests.conftest import create_database
+from tests.conftest import register_client
+from tests.conftest import register_user
 from tests.live import live_server
-from tests.test_hygiene import create_database
-from tests.test_hygiene import register_client
-from tests.test_hygiene import register_user
 
 POSTGRES_ADDRESS = ("127.0.0.1", 5432)
 DATABASE_TIMEOUT_SECONDS = 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,13 +20,14 @@ from joserfc import jws
 from tests.conftest import RegisteredClient
 from tests.live import BIN
 from tests.live import free_port
+from tests.live import stop_process
+from tests.live import wait_until_up
 from tests.live_oauth import LiveAuthserver
 from tests.live_oauth import start_authserver
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PATH = ROOT / "examples" / "sibling_service" / "app.py"
 TIMEOUT_SECONDS = 10
-START_TIMEOUT_SECONDS = 30
 JWT_LIFETIME_SECONDS = 3
 
 
@@ -61,35 +61,10 @@ def run_example(settings: dict[str, str]) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, base_url)
+        wait_until_up(process, base_url)
         yield base_url
     finally:
-        _stop(process)
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The example exited with status {process.returncode}.")
-        try:
-            if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except (requests.ConnectionError, requests.Timeout):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"The example at {base_url} did not start in time.")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
+        stop_process(process)
 
 
 def get_token(

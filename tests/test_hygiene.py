@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from urllib.parse import urlsplit
@@ -28,10 +24,11 @@ import sqlalchemy as sa
 from authserver import create_app
 from tests.conftest import BACKENDS
 from tests.conftest import PASSWORD
-from tests.conftest import POSTGRES_SERVER_URL
 from tests.conftest import RegisteredClient
 from tests.conftest import base_config
-from tests.conftest import migrate
+from tests.conftest import create_database
+from tests.conftest import register_client
+from tests.conftest import register_user
 from tests.live import live_server
 
 MAX_CONTENT_LENGTH = 16 * 1024
@@ -66,67 +63,6 @@ ERROR_CODES = {
 
 
 # Databases and live servers
-
-
-@contextmanager
-def create_database(backend: str, directory: Path) -> Iterator[str]:
-    """Create a migrated database that no other test touches; yield its URL.
-
-    :param directory: where the SQLite file goes.
-    """
-    if backend == "sqlite":
-        path = directory / f"authserver-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-        migrate(url)
-        yield url
-        return
-
-    name = f"authserver_live_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_SERVER_URL).set(database=name)
-    database_url = url.render_as_string(hide_password=False)
-    try:
-        migrate(database_url)
-        yield database_url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(
-                sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            )
-        admin.dispose()
-
-
-def register_client(config: dict[str, Any], *grant_types: str) -> RegisteredClient:
-    """Register a confidential client with ``authserver clients create``."""
-    command = ["clients", "create", "--name", "live", "--json"]
-    command += ["--scope", "profile email"]
-    for grant_type in grant_types or ("password", "refresh_token"):
-        command += ["--grant-type", grant_type]
-    output = run_command(config, command)
-    data = json.loads(output)
-    return RegisteredClient(data["client_id"], data["client_secret"])
-
-
-def register_user(config: dict[str, Any], username: str = "alice") -> str:
-    """Create a user whose password is ``PASSWORD``."""
-    command = ["users", "create", username, "--password-stdin"]
-    run_command(config, command, input=PASSWORD + "\n")
-    return username
-
-
-def run_command(
-    config: dict[str, Any], command: list[str], input: str | None = None
-) -> str:
-    """Run an admin command in this process, which is faster than a new one."""
-    app = create_app(config)
-    try:
-        result = app.test_cli_runner().invoke(args=command, input=input)
-    finally:
-        app.extensions["authserver.engine"].dispose()
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @dataclass

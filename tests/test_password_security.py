@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +11,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from authserver import create_app
-from authserver import security
 from authserver.db import get_session
 from authserver.models import User
 from tests.conftest import PASSWORD
@@ -25,32 +23,6 @@ WRONG_PASSWORD = "wrong horse battery staple"
 #: A valid password of exactly bcrypt's 72-byte limit.
 LONG_PASSWORD = "p" * 60 + "\N{GRINNING FACE}" * 3
 FORM = "application/x-www-form-urlencoded"
-
-
-class Clock:
-    """A frozen Unix clock that a test moves forward by hand."""
-
-    def __init__(self, start: int) -> None:
-        self.time = start
-
-    def __call__(self) -> int:
-        return self.time
-
-    def advance(self, seconds: int) -> None:
-        self.time += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch, app: Flask) -> Clock:
-    """Freeze ``now`` in every authserver module that imported it."""
-    frozen = Clock(security.now())
-    original = security.now
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] != "authserver":
-            continue
-        if getattr(module, "now", None) is original:
-            monkeypatch.setattr(module, "now", frozen)
-    return frozen
 
 
 @pytest.fixture

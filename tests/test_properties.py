@@ -29,9 +29,9 @@ from tests.conftest import BACKENDS
 from tests.conftest import PASSWORD
 from tests.conftest import RegisteredClient
 from tests.conftest import base_config
-from tests.test_hygiene import create_database
-from tests.test_hygiene import register_client
-from tests.test_hygiene import register_user
+from tests.conftest import create_database
+from tests.conftest import register_client
+from tests.conftest import register_user
 
 EXAMPLES = int(os.environ.get("TEST_FUZZ_EXAMPLES", "30"))
 CLIENT_ENDPOINTS = ["/oauth/token", "/oauth/revoke", "/oauth/introspect"]

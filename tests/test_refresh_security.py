@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,32 +17,6 @@ from tests.conftest import PASSWORD
 from tests.conftest import RegisteredClient
 
 GRACE_SECONDS = 30
-
-
-class Clock:
-    """A frozen Unix clock that a test moves forward by hand."""
-
-    def __init__(self, start: int) -> None:
-        self.time = start
-
-    def __call__(self) -> int:
-        return self.time
-
-    def advance(self, seconds: int) -> None:
-        self.time += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch, app: Flask) -> Clock:
-    """Freeze ``now`` in every authserver module that imported it."""
-    frozen = Clock(security.now())
-    original = security.now
-    for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] != "authserver":
-            continue
-        if getattr(module, "now", None) is original:
-            monkeypatch.setattr(module, "now", frozen)
-    return frozen
 
 
 @dataclass
