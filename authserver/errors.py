@@ -75,7 +75,7 @@ def handle_http_error(error: HTTPException) -> Response:
 
 
 def handle_database_error(error: Exception) -> Response:
-    """Answer 503 when the database is unreachable, slow or failing."""
+    """Return 503 when the database is unreachable, slow or failing."""
     logger.error(
         "Database call failed: %s: %s",
         type(error).__name__,
@@ -92,7 +92,7 @@ def handle_database_error(error: Exception) -> Response:
 
 
 def handle_unexpected_error(error: Exception) -> Response:
-    """Log an unexpected failure and answer 500 without details."""
+    """Log an unexpected failure and return 500 without details."""
     if isinstance(error, HTTPException):
         return handle_http_error(error)
     if type(error).__module__.startswith("gunicorn.http"):

@@ -80,7 +80,7 @@ def get_current_key() -> SigningKey:
     """Return the key that signs new tokens, creating the first one if needed.
 
     The key is read, and the first key created and committed, in a
-    session of its own, so that a grant's transaction never holds a key
+    session of its own, so that a grant's transaction never contains a key
     that might be rolled back after a token was signed with it.
     """
     statement = (

@@ -82,7 +82,7 @@ def check_password(password: str, password_hash: str) -> bool:
     """Whether ``password`` matches ``password_hash``.
 
     A password that the policy could never have accepted (too long for
-    bcrypt, or containing NUL) still costs one bcrypt check, so its answer
+    bcrypt, or containing NUL) still costs one bcrypt check, so its response
     takes as long as any other, and then fails.
     """
     candidate = _to_bcrypt_input(password)
@@ -97,7 +97,7 @@ def check_password(password: str, password_hash: str) -> bool:
 def check_dummy_password(password: str) -> None:
     """Spend one bcrypt check at the configured cost, for unknown users.
 
-    Without it, an unknown username would be answered faster than a wrong
+    Without it, an unknown username would get a faster response than a wrong
     password and reveal which accounts exist.
     """
     check_password(password, get_dummy_hash())

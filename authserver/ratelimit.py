@@ -98,7 +98,7 @@ def _create_limiter(app: Flask) -> Limiter:
                 scope="client",
                 exempt_when=_is_exempt_from_client_limit,
                 # Only requests whose client authenticated count, so that
-                # anyone who knows a client id cannot use up its limit.
+                # anyone who has a client id cannot use up its limit.
                 deduct_when=_is_authenticated_response,
             ),
             Limit(
@@ -166,8 +166,8 @@ def _is_token_request() -> bool:
 
 
 def _is_authenticated_response(response: Response) -> bool:
-    # The token endpoint answers every failed client authentication with
-    # 401 invalid_client.
+    # The token endpoint returns 401 invalid_client for every failed
+    # client authentication.
     return response.status_code != 401
 
 

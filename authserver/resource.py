@@ -18,7 +18,7 @@ a sibling service can import it on its own::
     @require_oauth("reports")
     def reports(): ...
 
-Two validators are offered. :class:`IntrospectionValidator` asks the
+Two validators are offered. :class:`IntrospectionValidator` queries the
 server about every token (RFC 7662), so a revoked token is refused at
 once. :class:`JWTValidator` checks JWT access tokens (RFC 9068) locally
 against the server's published keys, so it needs no call per request, but
@@ -73,9 +73,9 @@ NO_STORE_HEADERS = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 
 
 class ValidatorError(OAuth2Error):
-    """The authorization server could not be reached or answered wrongly.
+    """The authorization server was unreachable or returned an invalid response.
 
-    The protected endpoint answers 503, so clients retry later instead of
+    The protected endpoint returns 503, so clients retry later instead of
     discarding a token that may well be valid.
     """
 
@@ -86,7 +86,7 @@ class ValidatorError(OAuth2Error):
 class MissingTokenError(OAuth2Error):
     """The request carries no bearer token at all.
 
-    RFC 6750 section 3.1 asks for a challenge without an error code in
+    RFC 6750 section 3.1 requires a challenge without an error code in
     this case, so the header names only the scheme and realm.
     """
 
@@ -135,7 +135,7 @@ class ScopedBearerTokenValidator(BearerTokenValidator):
 
 
 class ResourceProtector(_ResourceProtector):
-    """A resource protector whose answers follow RFC 6750 section 3.
+    """A resource protector whose error responses follow RFC 6750 section 3.
 
     :param validator: the bearer token validator to use, such as
         :class:`IntrospectionValidator` or :class:`JWTValidator`.
@@ -149,8 +149,8 @@ class ResourceProtector(_ResourceProtector):
     def acquire_token(self, scopes: Any = None, **kwargs: Any) -> Any:
         """Validate the current request's token and store it for the view.
 
-        Authlib builds a full request object with the URL for this; only
-        the headers are needed, and skipping the rest keeps the check of
+        Authlib builds a full request object with the URL for this. Only
+        the headers are needed, so skipping the rest keeps the check of
         every API call cheap.
         """
         if isinstance(scopes, str):
@@ -174,7 +174,7 @@ class ResourceProtector(_ResourceProtector):
         return self.get_token_validator("bearer"), token
 
     def raise_error_response(self, error: OAuth2Error) -> NoReturn:
-        """Abort the request with the RFC 6750 answer for ``error``."""
+        """Abort the request with the RFC 6750 response for ``error``."""
         status, body, headers = error()
         response = Response(json.dumps(body), status=status, headers=headers)
         abort(response)
@@ -187,7 +187,7 @@ class _HeadersRequest:
 
 @dataclass(frozen=True)
 class TokenInfo:
-    """What a validator learnt about an accepted token."""
+    """The claims a validator found for an accepted token."""
 
     scope: str
     client_id: str | None
@@ -245,7 +245,7 @@ class IntrospectionValidator(ScopedBearerTokenValidator):
 
     :param introspection_url: the server's ``introspection_endpoint``.
     :param active_cache_seconds: how long an active answer is reused.
-        The default, 0, asks the server for every request, so that a
+        The default, 0, queries the server for every request, so that a
         revoked token is refused at once; a positive value saves calls at
         the cost of accepting a revoked token for up to that long.
     :param inactive_cache_seconds: how long an inactive answer is reused,
@@ -276,7 +276,7 @@ class IntrospectionValidator(ScopedBearerTokenValidator):
         self._http = session or requests.Session()
 
     def authenticate_token(self, token_string: str) -> TokenInfo | None:
-        """Return what the server says of an active token, else None."""
+        """Return the introspection claims of an active token, else None."""
         found, cached = self._cache.get(token_string)
         if found:
             return cached
@@ -315,7 +315,7 @@ class IntrospectionValidator(ScopedBearerTokenValidator):
 
         if response.status_code != 200:
             logger.error(
-                "Token introspection answered %s; check the resource"
+                "Token introspection returned status %s; check the resource"
                 " server's client credentials.",
                 response.status_code,
             )
@@ -323,7 +323,7 @@ class IntrospectionValidator(ScopedBearerTokenValidator):
         try:
             payload: dict[str, Any] = response.json()
         except ValueError as e:
-            raise ValidatorError("The introspection answer is not JSON.") from e
+            raise ValidatorError("The introspection response is not JSON.") from e
         return payload
 
 

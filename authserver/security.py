@@ -28,7 +28,7 @@ def digest_secret(value: str) -> str:
     """Return the keyed digest (HMAC-SHA-256) under which ``value`` is stored.
 
     Tokens and client secrets are looked up by this digest, so a copy of
-    the database without ``AUTHSERVER_SECRET_KEY`` holds nothing usable.
+    the database without ``AUTHSERVER_SECRET_KEY`` contains nothing usable.
     """
     key: bytes = current_app.extensions["authserver.digest_key"]
     data = value.encode("utf-8", "surrogatepass")

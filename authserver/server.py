@@ -109,7 +109,7 @@ class Server(AuthorizationServer):
 
         RFC 6749 section 5.2 allows 401 for any failed client
         authentication; one message for an unknown client and a wrong
-        secret tells an attacker nothing.
+        secret gives an attacker nothing.
         """
         try:
             client: Client = super().authenticate_client(request, methods, endpoint)

@@ -4,7 +4,7 @@ After ``AUTHSERVER_LOCKOUT_THRESHOLD`` failures in a row, the username is
 locked for ``AUTHSERVER_LOCKOUT_BASE_SECONDS``; every further lock doubles
 that time, up to ``AUTHSERVER_LOCKOUT_MAX_SECONDS``. Locks always expire,
 so an attacker can delay a user but never lock them out for good. Counters
-live in the database, so every server process sharing it sees them.
+live in the database, so every server process sharing it reads them.
 """
 
 from __future__ import annotations

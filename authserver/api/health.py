@@ -17,13 +17,13 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """Answer 200 while the process is up; it checks nothing else."""
+    """Return 200 while the process is up, checking nothing else."""
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
 def readyz() -> Response | tuple[Response, int]:
-    """Answer 200 when the database answers and its schema is current."""
+    """Return 200 when the database responds and its schema is current."""
     try:
         revision = get_database_revision(get_engine())
     except SQLAlchemyError as e:

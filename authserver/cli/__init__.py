@@ -74,8 +74,8 @@ def main() -> None:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except SQLAlchemyError as e:
-        # A command cannot reach or use the database; the driver's message
-        # says why, on one line.
+        # A command failed to reach or use the database. The driver's
+        # message, joined into one line, gives the reason.
         reason = _join_lines(str(getattr(e, "orig", None) or e))
         click.echo(f"Error: the database call failed: {reason}", err=True)
         sys.exit(1)

@@ -151,7 +151,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         user still has the verified password and is active and that the
         client is unchanged. An operator's password reset, disable or
         secret rotation that commits while this request runs then either
-        makes it fail or sees and revokes the family it creates.
+        makes it fail or finds and revokes the family it creates.
         """
         session = get_session()
         client = self.request.client

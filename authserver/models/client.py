@@ -58,11 +58,11 @@ class Client(Base):
         return scope or ""
 
     def check_grant_type(self, grant_type: str) -> bool:
-        """Whether the client registered ``grant_type``."""
+        """Return whether the client registered ``grant_type``."""
         return grant_type in self.grant_types.split()
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """Whether the client may authenticate with ``method``."""
+        """Return whether the client may authenticate with ``method``."""
         return method in self.auth_methods.split()
 
     def check_client_secret(self, client_secret: str) -> bool:

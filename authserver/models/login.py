@@ -14,7 +14,7 @@ from authserver.db import UnixTime
 class LoginThrottle(Base):
     """Failed password grant attempts for one username.
 
-    Rows exist for unknown usernames as well, so that a locked answer does
+    Rows exist for unknown usernames as well, so that a lock does
     not reveal whether an account exists. The key is a keyed digest of the
     normalised username rather than the username itself, which keeps
     attacker-chosen strings of any length out of the table.
